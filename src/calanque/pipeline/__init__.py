@@ -1,0 +1,1 @@
+"""Layer 2: the ingestion pipeline from decoded uplinks to entity updates."""

@@ -1,0 +1,1 @@
+"""Layer 5: dashboards and public pages."""
