@@ -1,0 +1,1 @@
+"""Noise use case: environmental noise indicators (LAeq, Lden, percentile levels) from LAeq series."""
