@@ -1,0 +1,1 @@
+"""Package data: JSON-LD @context documents shipped with the broker (the NGSI-LD core context)."""
