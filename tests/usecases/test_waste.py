@@ -12,6 +12,7 @@ import math
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -151,6 +152,22 @@ def test_forecast_with_now_between_emptyings() -> None:
     assert result.last_emptying == e1
     assert result.current_fill == pytest.approx(0.35)
     assert result.predicted_full_at == datetime(2026, 3, 15, 13, tzinfo=UTC)
+
+
+def test_forecast_across_dst_change_uses_real_durations() -> None:
+    # Hourly samples given in Europe/Paris local time across the spring-forward night
+    # (2026-03-29 02:00 CET -> 03:00 CEST): fill rises 0.1/day = 0.1/24 per real hour from 0.2.
+    # 2026-03-28 22:00 UTC + k h for k = 0..11, i.e. local 23:00 ... 11:00 (02:xx skipped).
+    # Last sample k = 11: 0.2 + 11 × 0.1/24 = 0.245833; to 0.8 it needs (0.8 − 0.245833)/0.1
+    # = 5.541667 days = 5 days 13 h -> 2026-03-29 09:00 UTC + 5 d 13 h = 2026-04-03 22:00 UTC.
+    # A wall-clock difference would count 12 h between local 23:00 and 11:00 and get another rate.
+    paris = ZoneInfo("Europe/Paris")
+    start = datetime(2026, 3, 28, 22, tzinfo=UTC)
+    series = [((start + k * timedelta(hours=1)).astimezone(paris), 0.2 + k * 0.1 / 24) for k in range(12)]
+    assert series[-1][0].hour == 11
+    result = forecast(series, threshold=0.8)
+    assert result.rate_per_day == pytest.approx(0.1, rel=1e-9)
+    assert result.predicted_full_at == datetime(2026, 4, 3, 22, tzinfo=UTC)
 
 
 def test_forecast_rate_robust_to_noise_and_spike() -> None:

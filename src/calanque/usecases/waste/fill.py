@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 Series = Sequence[tuple[datetime, float]]
 
@@ -50,11 +50,15 @@ class Emptying:
 
 
 def sorted_series(series: Series) -> list[tuple[datetime, float]]:
-    """Return the series sorted by time, checking that every timestamp is timezone-aware."""
+    """Return the series in UTC sorted by time, checking that every timestamp is timezone-aware.
+
+    Converting to UTC matters: Python subtracts two datetimes sharing one tzinfo (e.g. both in
+    Europe/Paris) by wall-clock time, which is an hour off across a DST change.
+    """
     for t, _ in series:
         if t.tzinfo is None or t.utcoffset() is None:
             raise ValueError(f"series timestamps must be timezone-aware, got naive {t.isoformat()}")
-    return sorted(series, key=lambda p: p[0])
+    return sorted(((t.astimezone(UTC), float(v)) for t, v in series), key=lambda p: p[0])
 
 
 def detect_emptyings(fills: Series, rule: EmptyingRule = EmptyingRule()) -> list[Emptying]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -32,7 +32,7 @@ class Forecast:
     def fill_at(self, when: datetime) -> float:
         """Predicted fill ratio at ``when``: the current fill extrapolated at the (non-negative) rate, capped to 0..1."""
         rate = max(self.rate_per_day or 0.0, 0.0)
-        elapsed_days = max((when - self.observed_at).total_seconds(), 0.0) / DAY_S
+        elapsed_days = max((when.astimezone(UTC) - self.observed_at.astimezone(UTC)).total_seconds(), 0.0) / DAY_S
         return min(1.0, max(0.0, self.current_fill + rate * elapsed_days))
 
 
