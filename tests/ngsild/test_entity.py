@@ -71,6 +71,13 @@ def test_flood_monitoring_example_with_type_string_is_rejected_naming_the_attrib
     assert "'string'" in err.value.detail
 
 
+def test_water_observed_example_with_a_date_as_relationship_object_is_rejected() -> None:
+    # The published WaterObserved example has "dateObserved": {"type": "Relationship", "object": <a date>}.
+    with pytest.raises(BadRequestData) as err:
+        parse_entity(sdm_example("WaterObserved"), sdm_context("Environment"), now=NOW)
+    assert "dateObserved" in err.value.detail and "not an absolute URI" in err.value.detail
+
+
 def test_concise_forms_are_inferred() -> None:
     body = vehicle(
         brandName="Mercedes",
