@@ -151,14 +151,28 @@ def _validate(obj: Any, where: str, allow_collection: bool) -> dict[str, Any]:
         raise GeoError(f"{where}.type: expected one of {', '.join(allowed)}, got {kind!r}")
     if kind == "GeometryCollection":
         members = obj.get("geometries")
-        if not isinstance(members, list):
-            raise GeoError(f"{where}.geometries: a GeometryCollection needs a 'geometries' array")
+        if not isinstance(members, list) or not members:
+            raise GeoError(f"{where}.geometries: a GeometryCollection needs a non-empty 'geometries' array")
         return {"type": kind, "geometries": [_validate(m, f"{where}.geometries[{i}]", True)
                                              for i, m in enumerate(members)]}
     if "coordinates" not in obj:
         raise GeoError(f"{where}: a {kind} needs a 'coordinates' member")
     coordinates = _COORDINATE_VALIDATORS[kind](obj["coordinates"], f"{where}.coordinates")
     return {"type": kind, "coordinates": coordinates}
+
+
+def _strip_altitude(coordinates: Any) -> Any:
+    """Coordinates with every position cut to [longitude, latitude] (GeoJSON may mix 2D and 3D)."""
+    if isinstance(coordinates[0], float | int):
+        return coordinates[:2]
+    return [_strip_altitude(c) for c in coordinates]
+
+
+def _to_shape(geom: dict[str, Any]) -> shapely.Geometry:
+    """The 2D shapely geometry of a validated GeoJSON geometry (altitudes dropped)."""
+    if geom["type"] == "GeometryCollection":
+        return shapely.GeometryCollection([_to_shape(g) for g in geom["geometries"]])
+    return shape({"type": geom["type"], "coordinates": _strip_altitude(geom["coordinates"])})
 
 
 def _check_topology(geom: dict[str, Any], where: str) -> None:
@@ -169,7 +183,7 @@ def _check_topology(geom: dict[str, Any], where: str) -> None:
         return
     if geom["type"] in ("Point", "MultiPoint"):
         return
-    reason = shapely.is_valid_reason(shape(geom))
+    reason = shapely.is_valid_reason(_to_shape(geom))
     if reason != "Valid Geometry":
         raise GeoError(f"{where}: invalid {geom['type']}: {reason} (rings must not self-intersect, "
                        "holes must lie inside their shell, lines must have non-zero length)")
@@ -187,6 +201,7 @@ def validate_geometry(obj: Any) -> dict[str, Any]:
 
 BBox = tuple[float, float, float, float]
 _WORLD_LON = (-180.0, 180.0)
+_BBOX_PADDING_M = 1e-3
 
 
 def _positions(geom: dict[str, Any]) -> list[list[float]]:
@@ -265,9 +280,11 @@ def expand_bbox(box: BBox, distance_m: float) -> BBox:
     A path of length d changes latitude by at most d / R_MIN (R_MIN the smallest meridional
     radius) and longitude by at most d / (a cos(phi_max)) (N >= a), phi_max being the largest
     |latitude| the path can reach. If a pole is reachable or the longitude range would wrap past
-    the antimeridian, the longitude range becomes [-180, 180].
+    the antimeridian, the longitude range becomes [-180, 180]. The distance is padded by 1 mm so
+    that floating-point rounding never excludes a point at exactly the distance.
     """
     min_lon, min_lat, max_lon, max_lat = box
+    distance_m += _BBOX_PADDING_M
     dlat = math.degrees(distance_m / R_MIN)
     low, high = min_lat - dlat, max_lat + dlat
     phi_max = max(abs(low), abs(high))
@@ -462,7 +479,7 @@ def _separation(x: _Parts, y: _Parts) -> float:
 
 def geodesic_distance(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Minimum geodesic distance in metres on WGS84 between two validated geometries (0 if they meet)."""
-    if shapely.intersects(shape(a), shape(b)):
+    if shapely.intersects(_to_shape(a), _to_shape(b)):
         return 0.0
     return _separation(_Parts.of(a), _Parts.of(b))
 
@@ -535,7 +552,7 @@ class GeoQuery:
         self.geoproperty = geoproperty
         self.max_distance = max_distance
         self.min_distance = min_distance
-        self._shape = shape(geometry)
+        self._shape = _to_shape(geometry)
         shapely.prepare(self._shape)
         self._parts = _Parts.of(geometry)
         self._point = geometry["coordinates"] if geometry["type"] == "Point" else None
@@ -549,7 +566,7 @@ class GeoQuery:
         """Whether "entity geometry <georel> reference geometry" holds (geometry already validated)."""
         if self.georel == "near":
             return self._near(entity_geometry)
-        other = shape(entity_geometry)
+        other = _to_shape(entity_geometry)
         if self.georel == "within":
             return bool(shapely.contains(self._shape, other))
         if self.georel == "contains":
@@ -566,7 +583,7 @@ class GeoQuery:
         """near;maxDistance (distance <= d) and/or near;minDistance (distance >= d)."""
         if self._point is not None and entity_geometry["type"] == "Point":
             return self._near_points(entity_geometry["coordinates"])
-        if shapely.intersects(self._shape, shape(entity_geometry)):
+        if shapely.intersects(self._shape, _to_shape(entity_geometry)):
             return self.min_distance is None or self.min_distance == 0
         parts = _Parts.of(entity_geometry)
         if self.max_distance is not None and not _separation_below(self._parts, parts,
