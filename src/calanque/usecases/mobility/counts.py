@@ -37,6 +37,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+__all__ = [
+    "DEFAULT_TZ",
+    "STEPS",
+    "CountRecord",
+    "Step",
+    "aggregate",
+    "busiest",
+    "display",
+    "weekday_hour_profile",
+    "year_on_year",
+    "year_to_date",
+]
+
 Step = Literal["hour", "day", "week", "month"]
 STEPS: tuple[Step, ...] = ("hour", "day", "week", "month")
 DEFAULT_TZ = "Europe/Paris"

@@ -67,6 +67,25 @@ from typing import Any, Generic, TypeVar
 
 from calanque.usecases.mobility.counts import CountRecord
 
+__all__ = [
+    "COUNTER_TYPES",
+    "MOBILITY_TYPES",
+    "SCHEMA_VERSION",
+    "Channel",
+    "ImportResult",
+    "Measure",
+    "Site",
+    "count_records",
+    "export_channels",
+    "export_measures",
+    "export_sites",
+    "import_channels",
+    "import_measures",
+    "import_sites",
+    "measures_from_records",
+    "schema_path",
+]
+
 SCHEMA_VERSION = "0.2.0"
 MOBILITY_TYPES = (
     "BIKE",
@@ -381,8 +400,8 @@ def _format_number(name: str, value: float) -> str:
     if name in ("xlong", "ylat"):
         whole, _, decimals = text.partition(".")
         return f"{whole}.{decimals.ljust(4, '0')}"
-    if text.endswith(".0"):
-        return text[:-2]
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return text
 
 
