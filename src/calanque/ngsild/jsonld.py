@@ -22,6 +22,7 @@ Per request, :meth:`ContextResolver.resolve` on a cached input and
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import threading
 import time
@@ -129,7 +130,7 @@ class ContextCacheBackend(Protocol):
         """Remove the document stored under url; return whether it existed."""
         ...
 
-    def list(self) -> list[ContextInfo]:
+    def list(self) -> builtins.list[ContextInfo]:
         """Return the metadata of every stored document."""
         ...
 
@@ -158,7 +159,7 @@ class MemoryContextCache:
         with self._lock:
             return self._entries.pop(url, None) is not None
 
-    def list(self) -> list[ContextInfo]:
+    def list(self) -> builtins.list[ContextInfo]:
         """Return the metadata of every stored document, oldest first."""
         with self._lock:
             return [info for _, info in self._entries.values()]
