@@ -164,7 +164,7 @@ def test_exceeded_level_bounds():
     assert exceeded_level(pairs, 0) == 50.0
     assert exceeded_level(pairs, 100) == 30.0
     assert exceeded_level([], 50) is None
-    with pytest.raises(ValueError, match="0..100"):
+    with pytest.raises(ValueError, match=r"0\.\.100"):
         exceeded_level(pairs, 120)
 
 
@@ -213,7 +213,7 @@ def test_lnight_over_the_spring_dst_night():
     assert row["Lnight"] == pytest.approx(53.5902, abs=1e-3)
     assert row["coverage_night"] == pytest.approx(1.0)
     assert row["Lday"] is None and row["Lden"] is None
-    assert "day (06:00–18:00)" in row["lden_reason"] and "evening (18:00–22:00)" in row["lden_reason"]
+    assert "day (06:00-18:00)" in row["lden_reason"] and "evening (18:00-22:00)" in row["lden_reason"]
 
 
 def test_lnight_over_the_autumn_dst_night():
@@ -256,7 +256,7 @@ def test_daily_lden_and_missing_day():
     assert first["lden_reason"] is None
     assert first["start"] == "2026-06-10T04:00:00.000000Z"
     assert second["Lden"] is None and second["coverage"] == 0.0
-    assert "2026-06-11" in second["lden_reason"] and "night (22:00–06:00)" in second["lden_reason"]
+    assert "2026-06-11" in second["lden_reason"] and "night (22:00-06:00)" in second["lden_reason"]
 
 
 def test_lden_report_over_two_days_is_the_energy_average_of_daily_values():
@@ -286,7 +286,8 @@ def test_lden_report_explains_missing_periods():
     assert report["lden_days"] == 0
     assert "no local date" in report["lden_reason"]
     assert report["lden_days_excluded"][0]["day"] == "2026-06-10"
-    assert "evening (18:00–22:00) and night (22:00–06:00) periods" in report["lden_days_excluded"][0]["reason"]
+    reason = report["lden_days_excluded"][0]["reason"]
+    assert "evening (18:00-22:00) and night (22:00-06:00) periods" in reason
     assert report["Lday"] == pytest.approx(55.0)
     assert report["coverage_day"] == pytest.approx(1.0)
     assert report["coverage_evening"] == 0.0

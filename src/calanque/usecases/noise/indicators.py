@@ -53,6 +53,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from statistics import median
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -104,7 +105,8 @@ def _scheme(periods: str) -> tuple[int, int, int]:
     try:
         return PERIOD_SCHEMES[periods]
     except KeyError:
-        raise ValueError(f"unknown period scheme '{periods}'; expected one of {sorted(PERIOD_SCHEMES)}") from None
+        raise ValueError(f"unknown period scheme '{periods}'; "
+                         f"expected one of {sorted(PERIOD_SCHEMES)}") from None
 
 
 class _Timeline:
@@ -129,7 +131,7 @@ class _Timeline:
             points.append((_epoch(when, f"sample #{index} timestamp"), level))
         points.sort(key=lambda p: p[0])
         stamps = [p[0] for p in points]
-        steps = [b - a for a, b in zip(stamps, stamps[1:]) if b > a]
+        steps = [b - a for a, b in pairwise(stamps) if b > a]
         if fixed_s is not None:
             nominal, cap = fixed_s, math.inf
         elif steps:
@@ -202,7 +204,8 @@ def lden_from_levels(lday: float, levening: float, lnight: float) -> float:
     return 10.0 * math.log10(energy / 24.0)
 
 
-def period_bounds(day: date, periods: PeriodScheme = "fr", tz: str = "Europe/Paris") -> dict[str, tuple[datetime, datetime]]:
+def period_bounds(day: date, periods: PeriodScheme = "fr",
+                  tz: str = "Europe/Paris") -> dict[str, tuple[datetime, datetime]]:
     """UTC [start, end) of the day, evening and night periods of a local date (night ends next morning)."""
     zone = _zone(tz)
     day_h, evening_h, night_h = _scheme(periods)
@@ -241,10 +244,10 @@ def _window_stats(pairs: Sequence[tuple[float, float]], span: float) -> dict[str
 
 
 def _clock(periods: str) -> dict[str, str]:
-    """Human labels of the periods, e.g. {'night': '22:00–06:00'}."""
+    """Human labels of the periods, e.g. {'night': '22:00-06:00'}."""
     day_h, evening_h, night_h = _scheme(periods)
     bounds = {"day": (day_h, evening_h), "evening": (evening_h, night_h), "night": (night_h, day_h)}
-    return {name: f"{s:02d}:00–{e:02d}:00" for name, (s, e) in bounds.items()}
+    return {name: f"{s:02d}:00-{e:02d}:00" for name, (s, e) in bounds.items()}
 
 
 def _day_levels(timeline: _Timeline, day: date, periods: PeriodScheme, tz: str, a: float, b: float
