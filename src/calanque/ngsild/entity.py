@@ -54,6 +54,7 @@ _TYPE_MEMBERS: dict[str, frozenset[str]] = {
     "ListRelationship": frozenset({"objectType"}),
     "JsonProperty": frozenset(),
 }
+_OPTIONAL_MEMBERS = frozenset({"observedAt", "datasetId", "unitCode", "objectType", "lang"})
 # Value member → attribute type, used to infer the type in concise form.
 _TYPE_OF_MEMBER = {
     "object": "Relationship",
@@ -115,7 +116,9 @@ def parse_entity(
         raise BadRequestData("use the NGSI-LD members 'id' and 'type' instead of '@id'/'@type'")
     entity_id = body.get("id")
     if entity_id is None:
-        raise BadRequestData("the entity has no 'id': an absolute URI such as 'urn:ngsi-ld:Type:1' is required")
+        raise BadRequestData(
+            "the entity has no 'id': an absolute URI such as 'urn:ngsi-ld:Type:1' is required"
+        )
     if not is_uri(entity_id):
         raise BadRequestData(
             f"entity id {entity_id!r} is not an absolute URI (expected e.g. 'urn:ngsi-ld:Type:1', "
@@ -154,12 +157,15 @@ def parse_scope(raw: Any) -> list[str]:
     """Validate a ``scope`` member: a scope such as '/Marseille/Vieux-Port' or a list of them."""
     scopes = [raw] if isinstance(raw, str) else raw
     if not isinstance(scopes, list) or not scopes:
-        raise BadRequestData(f"'scope' must be a string or a non-empty list of strings, got {_json_type(raw)}")
+        raise BadRequestData(
+            f"'scope' must be a string or a non-empty list of strings, got {_json_type(raw)}"
+        )
     out: list[str] = []
     for scope in scopes:
         if not isinstance(scope, str) or not _SCOPE_RE.match(scope):
             raise BadRequestData(
-                f"scope {scope!r} is invalid: expected a path of non-empty segments like '/Marseille/Vieux-Port'"
+                f"scope {scope!r} is invalid: expected a path of non-empty segments "
+                "like '/Marseille/Vieux-Port'"
             )
         if scope not in out:
             out.append(scope)
@@ -207,7 +213,9 @@ def parse_attribute_fragment(body: dict[str, Any], ctx: TermContext, attr_iri: s
     """
     name = ctx.compact(attr_iri)
     if isinstance(body, list):
-        raise BadRequestData(f"attribute '{name}': a partial update takes a single instance (one JSON object)")
+        raise BadRequestData(
+            f"attribute '{name}': a partial update takes a single instance (one JSON object)"
+        )
     inst = _parse_instance(name, body, ctx, now=None, depth=1, allow_null=True, partial=True)
     _check_geo_reserved(name, attr_iri, inst)
     return inst
@@ -223,7 +231,8 @@ def _parse_instances(
     if isinstance(raw, list) and raw and all(isinstance(item, dict) for item in raw):
         if len(raw) > MAX_INSTANCES:
             raise BadRequestData(
-                f"attribute '{name}' has {len(raw)} instances; at most {MAX_INSTANCES} datasetIds are accepted"
+                f"attribute '{name}' has {len(raw)} instances; "
+                f"at most {MAX_INSTANCES} datasetIds are accepted"
             )
         return [
             _parse_instance(name, item, ctx, now=now, depth=1, allow_null=allow_null, partial=partial)
@@ -294,7 +303,7 @@ def _parse_instance(
     for member, value in raw.items():
         if member in _SYSTEM_MEMBERS or member == "type":
             continue
-        if member in _VALUE_MEMBERS or member in ("observedAt", "datasetId", "unitCode", "objectType", "lang"):
+        if member in _VALUE_MEMBERS or member in _OPTIONAL_MEMBERS:
             if member not in allowed:
                 raise BadRequestData(_misplaced_member(name, attr_type, member))
             inst[member] = _parse_member(name, attr_type, member, value, ctx, allow_null=allow_null)
@@ -341,7 +350,8 @@ def _parse_member(
             raise BadRequestData(f"attribute '{name}': datasetId cannot be '{NGSI_NULL}'")
         if not allow_null:
             raise BadRequestData(
-                f"attribute '{name}': '{NGSI_NULL}' (NGSI-LD Null) is only allowed in update and merge operations"
+                f"attribute '{name}': '{NGSI_NULL}' (NGSI-LD Null) is only allowed "
+                "in update and merge operations"
             )
         return value
     if member in ("value", "json", "valueList"):
@@ -349,7 +359,9 @@ def _parse_member(
         if member == "value" and attr_type == "GeoProperty":
             return _validate_geometry(name, value)
         if member == "valueList" and not isinstance(value, list):
-            raise BadRequestData(f"attribute '{name}': 'valueList' must be a JSON array, got {_json_type(value)}")
+            raise BadRequestData(
+                f"attribute '{name}': 'valueList' must be a JSON array, got {_json_type(value)}"
+            )
         return value
     if member == "object":
         return _parse_object(name, value)
@@ -369,7 +381,9 @@ def _parse_member(
         try:
             return normalize_ts(value)
         except ValueError as exc:
-            raise BadRequestData(f"attribute '{name}': observedAt {exc}; expected e.g. '2026-11-25T10:00:00Z'")
+            raise BadRequestData(
+                f"attribute '{name}': observedAt {exc}; expected e.g. '2026-11-25T10:00:00Z'"
+            )
     if member == "unitCode":
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME_LENGTH:
             raise BadRequestData(
@@ -391,7 +405,8 @@ def _parse_object(name: str, value: Any) -> str | list[str]:
     targets = [value] if isinstance(value, str) else value
     if not isinstance(targets, list) or not targets:
         raise BadRequestData(
-            f"attribute '{name}': Relationship 'object' must be a URI or a list of URIs, got {_json_type(value)}"
+            f"attribute '{name}': Relationship 'object' must be a URI or a list of URIs, "
+            f"got {_json_type(value)}"
         )
     for target in targets:
         if not is_uri(target):
@@ -402,12 +417,16 @@ def _parse_object(name: str, value: Any) -> str | list[str]:
 def _parse_object_list(name: str, value: Any) -> list[str]:
     """Validate a ListRelationship ``objectList``: URIs or {"object": URI} items, kept as URIs."""
     if not isinstance(value, list):
-        raise BadRequestData(f"attribute '{name}': 'objectList' must be a JSON array, got {_json_type(value)}")
+        raise BadRequestData(
+            f"attribute '{name}': 'objectList' must be a JSON array, got {_json_type(value)}"
+        )
     out: list[str] = []
     for item in value:
         target = item.get("object") if isinstance(item, dict) else item
         if not is_uri(target):
-            raise BadRequestData(f"attribute '{name}': objectList entry {item!r} is not a URI nor {{\"object\": URI}}")
+            raise BadRequestData(
+                f"attribute '{name}': objectList entry {item!r} is not a URI nor {{\"object\": URI}}"
+            )
         out.append(target)
     return out
 
@@ -420,7 +439,9 @@ def _parse_language_map(name: str, value: Any, allow_null: bool) -> dict[str, An
         )
     for tag, text in value.items():
         if tag != "@none" and not _LANG_TAG_RE.match(tag):
-            raise BadRequestData(f"attribute '{name}': {tag!r} is not a language tag (expected e.g. 'fr', 'en-GB')")
+            raise BadRequestData(
+                f"attribute '{name}': {tag!r} is not a language tag (expected e.g. 'fr', 'en-GB')"
+            )
         if text == NGSI_NULL and allow_null:
             continue
         texts = text if isinstance(text, list) else [text]
@@ -430,7 +451,9 @@ def _parse_language_map(name: str, value: Any, allow_null: bool) -> dict[str, An
             )
         for t in texts:
             if len(t) > MAX_STRING_LENGTH:
-                raise BadRequestData(f"attribute '{name}': languageMap['{tag}'] exceeds {MAX_STRING_LENGTH} chars")
+                raise BadRequestData(
+                    f"attribute '{name}': languageMap['{tag}'] exceeds {MAX_STRING_LENGTH} chars"
+                )
     return dict(value)
 
 
@@ -485,7 +508,9 @@ def _check_distinct_datasets(name: str, instances: list[dict[str, Any]]) -> None
         ds = inst.get("datasetId")
         if ds in seen:
             which = f"datasetId '{ds}'" if ds is not None else "no datasetId (the default instance)"
-            raise BadRequestData(f"attribute '{name}' has two instances with {which}; datasetIds must be distinct")
+            raise BadRequestData(
+                f"attribute '{name}' has two instances with {which}; datasetIds must be distinct"
+            )
         seen.add(ds)
 
 
@@ -499,7 +524,9 @@ def _check_json(name: str, value: Any, depth: int) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             if len(key) > MAX_NAME_LENGTH:
-                raise BadRequestData(f"attribute '{name}': a key of the value exceeds {MAX_NAME_LENGTH} characters")
+                raise BadRequestData(
+                    f"attribute '{name}': a key of the value exceeds {MAX_NAME_LENGTH} characters"
+                )
             _check_json(name, item, depth + 1)
     elif isinstance(value, list):
         for item in value:

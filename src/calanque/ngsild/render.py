@@ -151,11 +151,15 @@ def parse_lang_filter(lang: str) -> list[str]:
                     raise ValueError
                 quality = float(number)
             except ValueError:
-                raise BadRequestData(f"lang filter {lang!r}: '{piece}' has a bad weight (expected ';q=0.8')") from None
+                raise BadRequestData(
+                    f"lang filter {lang!r}: '{piece}' has a bad weight (expected ';q=0.8')"
+                ) from None
             if not 0.0 <= quality <= 1.0:
                 raise BadRequestData(f"lang filter {lang!r}: weight {quality} is outside 0..1")
         if tag != "*" and not all(sub.isalnum() and 0 < len(sub) <= 8 for sub in tag.split("-")):
-            raise BadRequestData(f"lang filter {lang!r}: {tag!r} is not a language tag such as 'fr' or 'en-GB'")
+            raise BadRequestData(
+                f"lang filter {lang!r}: {tag!r} is not a language tag such as 'fr' or 'en-GB'"
+            )
         if quality > 0:
             weighted.append((-quality, position, tag))
     if not weighted:
@@ -226,7 +230,8 @@ def _render_attribute(
     if fmt == "keyValues":
         if len(instances) == 1:
             return _simplified(instances[0], ctx, ranges)
-        return {"dataset": {inst.get("datasetId", "@none"): _simplified(inst, ctx, ranges) for inst in instances}}
+        by_dataset = {inst.get("datasetId", "@none"): _simplified(inst, ctx, ranges) for inst in instances}
+        return {"dataset": by_dataset}
     rendered = [_render_instance(inst, ctx, fmt, sys_attrs, ranges) for inst in instances]
     return rendered[0] if len(rendered) == 1 else rendered
 
@@ -292,9 +297,10 @@ def _render_instance(
         out["json"] = inst["json"]
     if "objectType" in inst:
         object_type = inst["objectType"]
-        out["objectType"] = (
-            [ctx.compact(t) for t in object_type] if isinstance(object_type, list) else ctx.compact(object_type)
-        )
+        if isinstance(object_type, list):
+            out["objectType"] = [ctx.compact(t) for t in object_type]
+        else:
+            out["objectType"] = ctx.compact(object_type)
     for member in _OPTIONAL_MEMBERS:
         if member in inst:
             out[member] = inst[member]
