@@ -29,7 +29,10 @@ HAND_FRAMES = [
     (bytes([12, 118, 0, 0, 0xC3, 0x50]), {"frequency_12": 50000}),  # 0xC350 = 50000 Hz
     (bytes([13, 120, 0x64]), {"percentage_13": 100}),  # 0x64 = 100 %
     (bytes([14, 121, 0xFF, 0x9C]), {"altitude_14": -100}),  # 0xFF9C = 65436 - 65536 = -100 m
-    (bytes([15, 122, 0xFF, 0xFC, 0x18]), {"load_15": -1.0}),  # 0xFFFC18 = 16776216 - 16777216 = -1000 -> /1000 kg
+    (
+        bytes([15, 122, 0xFF, 0xFC, 0x18]),
+        {"load_15": -1.0},
+    ),  # 0xFFFC18 = 16776216 - 16777216 = -1000 -> /1000 kg
     (bytes([16, 125, 0x01, 0x90]), {"concentration_16": 400}),  # 0x0190 = 400 ppm
     (bytes([17, 128, 0x00, 0x96]), {"power_17": 150}),  # 0x96 = 150 W
     (bytes([18, 130, 0, 0, 0x0A, 0xEF]), {"distance_18": 2.799}),  # 0x0AEF = 2799 -> /1000 m
@@ -38,7 +41,10 @@ HAND_FRAMES = [
     # 0x65920080 = 101*16777216 + 146*65536 + 128 = 1704067200 (2024-01-01T00:00:00Z)
     (bytes([21, 133, 0x65, 0x92, 0x00, 0x80]), {"time_21": 1704067200}),
     # 0x0064 = 100 -> 1.00; 0xFF9C = -100 -> -1.00; 0x2710 = 10000 -> 100.00 °/s
-    (bytes([22, 134, 0x00, 0x64, 0xFF, 0x9C, 0x27, 0x10]), {"gyrometer_22": {"x": 1.0, "y": -1.0, "z": 100.0}}),
+    (
+        bytes([22, 134, 0x00, 0x64, 0xFF, 0x9C, 0x27, 0x10]),
+        {"gyrometer_22": {"x": 1.0, "y": -1.0, "z": 100.0}},
+    ),
     (bytes([23, 135, 0xFF, 0x80, 0x00]), {"colour_23": {"r": 255, "g": 128, "b": 0}}),
     # myDevices LPP documentation GPS example: 0x06765F = 423519 -> 42.3519 °;
     # 0xF2960A = 15898122 - 16777216 = -879094 -> -87.9094 °; 0x0003E8 = 1000 -> 10.00 m
@@ -98,7 +104,9 @@ def test_unknown_type_names_the_position() -> None:
 
 
 def test_truncated_value_names_the_position() -> None:
-    with pytest.raises(CodecError, match=r"truncated temperature on channel 3 at byte 2: needs 2 byte\(s\), only 1 left"):
+    with pytest.raises(
+        CodecError, match=r"truncated temperature on channel 3 at byte 2: needs 2 byte\(s\), only 1 left"
+    ):
         CODEC.decode_uplink(bytes([3, 103, 0x01]), 1)
 
 

@@ -85,7 +85,9 @@ def test_vendor_codec_encodes_downlink(vendor: JsCodec) -> None:
 
 
 def test_legacy_ttn_v2_decoder() -> None:
-    codec = JsCodec("function Decoder(bytes, port) { return { value: (bytes[0] << 8 | bytes[1]) / 100, port: port }; }")
+    codec = JsCodec(
+        "function Decoder(bytes, port) { return { value: (bytes[0] << 8 | bytes[1]) / 100, port: port }; }"
+    )
     # 0x04D2 = 1234 -> 12.34
     assert codec.decode_uplink(bytes([0x04, 0xD2]), 7).data == {"value": 12.34, "port": 7}
     with pytest.raises(CodecError, match="no encodeDownlink"):
@@ -100,7 +102,8 @@ def test_throwing_codec() -> None:
 
 def test_infinite_loop_is_stopped_and_codec_recovers() -> None:
     codec = JsCodec(
-        "function decodeUplink(input) { if (input.fPort === 99) { while (true) {} } return { data: { ok: 1 } }; }"
+        "function decodeUplink(input) {"
+        " if (input.fPort === 99) { while (true) {} } return { data: { ok: 1 } }; }"
     )
     start = time.perf_counter()
     with pytest.raises(CodecError, match="codec 'js' exceeded its 100 ms time limit"):
@@ -132,7 +135,9 @@ def test_memory_hog_is_stopped() -> None:
 
 
 def test_runaway_recursion() -> None:
-    codec = JsCodec("function f(n) { return f(n + 1) + 1; } function decodeUplink(i) { return { data: f(0) }; }")
+    codec = JsCodec(
+        "function f(n) { return f(n + 1) + 1; } function decodeUplink(i) { return { data: f(0) }; }"
+    )
     with pytest.raises(CodecError, match="overflowed its stack"):
         codec.decode_uplink(b"", 1)
 
@@ -164,7 +169,9 @@ def test_malformed_decode_output(body: str, message: str) -> None:
     ],
 )
 def test_malformed_encode_output(body: str, message: str) -> None:
-    codec = JsCodec("function decodeUplink(i) { return { data: {} }; } function encodeDownlink(input) { " + body + " }")
+    codec = JsCodec(
+        "function decodeUplink(i) { return { data: {} }; } function encodeDownlink(input) { " + body + " }"
+    )
     with pytest.raises(CodecError, match=message):
         codec.encode_downlink({})
 
@@ -225,7 +232,12 @@ def test_decoding_is_fast(vendor: JsCodec) -> None:
 @given(st.integers(0, 0x3FFF), st.integers(0, 0xFFFF), st.integers(-32768, 32767))
 def test_js_matches_hand_decoding(battery_mv: int, distance: int, temp: int) -> None:
     codec = _shared()
-    payload = battery_mv.to_bytes(2, "big") + distance.to_bytes(2, "big") + temp.to_bytes(2, "big", signed=True) + b"\0"
+    payload = (
+        battery_mv.to_bytes(2, "big")
+        + distance.to_bytes(2, "big")
+        + temp.to_bytes(2, "big", signed=True)
+        + b"\0"
+    )
     data = codec.decode_uplink(payload, 2).data
     assert data["battery_v"] == battery_mv / 1000
     assert data["distance_mm"] == distance

@@ -38,13 +38,17 @@ _lock = threading.Lock()
 _registry: dict[str, tuple[CodecFactory, bool]] = {}
 
 
-def register_codec(name: str, factory: CodecFactory, *, takes_script: bool = False, replace: bool = False) -> None:
+def register_codec(
+    name: str, factory: CodecFactory, *, takes_script: bool = False, replace: bool = False
+) -> None:
     """Register ``factory`` under ``name``; a script-taking factory is called as ``factory(script=...)``."""
     if not name or not isinstance(name, str):
         raise ValueError("codec name must be a non-empty string")
     with _lock:
         if name in _registry and not replace:
-            raise ValueError(f"a codec named '{name}' is already registered; pass replace=True to override it")
+            raise ValueError(
+                f"a codec named '{name}' is already registered; pass replace=True to override it"
+            )
         _registry[name] = (factory, takes_script)
 
 

@@ -31,7 +31,7 @@ class Codec(Protocol):
         ...
 
     def encode_downlink(self, data: dict[str, Any]) -> tuple[bytes, int]:
-        """Encode a command into (payload, fPort); raise CodecError when there are no downlinks or it is invalid."""
+        """Encode a command into (payload, fPort); raise CodecError if none exist or it is invalid."""
         ...
 
 
@@ -100,7 +100,9 @@ def put_uint(value: int, size: int, what: str, *, signed: bool = False, little: 
     return value.to_bytes(size, "little" if little else "big", signed=signed)
 
 
-def scaled(value: float, multiplier: int, size: int, what: str, *, signed: bool = False, little: bool = False) -> bytes:
+def scaled(
+    value: float, multiplier: int, size: int, what: str, *, signed: bool = False, little: bool = False
+) -> bytes:
     """Encode ``value * multiplier`` rounded to the nearest integer on ``size`` bytes."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CodecError(f"{what} must be a number, got {type(value).__name__}")

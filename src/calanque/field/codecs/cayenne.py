@@ -128,7 +128,8 @@ def decode_frame(payload: bytes) -> list[tuple[int, LppType, Any]]:
         lpp = LPP_TYPES.get(type_id)
         if lpp is None:
             raise CodecError(
-                f"cayenne-lpp: unknown type {type_id} (0x{type_id:02X}) at byte {pos + 1} on channel {channel}; "
+                f"cayenne-lpp: unknown type {type_id} (0x{type_id:02X}) at byte {pos + 1} "
+                f"on channel {channel}; "
                 f"known types: {sorted(LPP_TYPES)}"
             )
         start = pos + 2
@@ -164,7 +165,8 @@ def encode_records(records: Iterable[tuple[int, str | int, Any]]) -> bytes:
         else:
             if not isinstance(value, dict) or set(value) != set(lpp.fields):
                 raise CodecError(
-                    f"cayenne-lpp: {lpp.name} on channel {channel} needs an object with keys {list(lpp.fields)}, "
+                    f"cayenne-lpp: {lpp.name} on channel {channel} needs an object "
+                    f"with keys {list(lpp.fields)}, "
                     f"got {value!r}"
                 )
             components = [value[f] for f in lpp.fields]
@@ -195,9 +197,7 @@ class CayenneLppCodec:
         for key, value in measurements.items():
             type_name, sep, channel_text = key.rpartition("_")
             if not sep or not channel_text.isdigit():
-                raise CodecError(
-                    f"cayenne-lpp: key '{key}' is not '<type>_<channel>' (e.g. 'temperature_3')"
-                )
+                raise CodecError(f"cayenne-lpp: key '{key}' is not '<type>_<channel>' (e.g. 'temperature_3')")
             records.append((int(channel_text), type_name, value))
         return encode_records(records)
 

@@ -74,7 +74,8 @@ class JsCodec:
         probe = json.loads(self._context().eval(_PROBE))
         if not (probe["decode"] or probe["legacy"]):
             raise CodecError(
-                "js codec: the script defines neither decodeUplink(input) (TS013) nor Decoder(bytes, port) (TTN v2)"
+                "js codec: the script defines neither decodeUplink(input) (TS013) "
+                "nor Decoder(bytes, port) (TTN v2)"
             )
         self._has_encoder = bool(probe["encode"])
 
@@ -85,20 +86,22 @@ class JsCodec:
             ctx = quickjs.Context()
             ctx.set_memory_limit(self.memory_limit)
             ctx.set_time_limit(self.time_limit_ms / 1000)
-            self._run(ctx, lambda: ctx.eval(self._script), "loading the script")
-            self._run(ctx, lambda: ctx.eval(_GLUE), "loading the script")
+            self._run(lambda: ctx.eval(self._script), "loading the script")
+            self._run(lambda: ctx.eval(_GLUE), "loading the script")
             self._local.ctx = ctx
             self._local.decode = ctx.get("__calanque_decode")
             self._local.encode = ctx.get("__calanque_encode")
         return ctx
 
-    def _run(self, ctx: quickjs.Context, call: Any, doing: str) -> Any:
-        """Run ``call`` in ``ctx`` and translate every engine failure into a CodecError."""
+    def _run(self, call: Any, doing: str) -> Any:
+        """Run ``call`` in this thread's context and translate every engine failure into a CodecError."""
         try:
             return call()
         except quickjs.StackOverflow:
             self._local.ctx = None
-            raise CodecError(f"js codec '{self.name}' overflowed its stack while {doing} (runaway recursion?)") from None
+            raise CodecError(
+                f"js codec '{self.name}' overflowed its stack while {doing} (runaway recursion?)"
+            ) from None
         except quickjs.JSException as exc:
             message = str(exc).strip()
             if "interrupted" in message:
@@ -108,22 +111,21 @@ class JsCodec:
                 ) from None
             if "out of memory" in message:
                 self._local.ctx = None
-                raise CodecError(
-                    f"js codec '{self.name}' exceeded its {self.memory_limit // (1024 * 1024)} MiB memory limit "
-                    f"while {doing}"
-                ) from None
+                raise self._memory_error(doing) from None
             first_line = message.splitlines()[0] if message else "unknown error"
             raise CodecError(f"js codec '{self.name}' threw while {doing}: {first_line}") from None
         except MemoryError:
             self._local.ctx = None
-            raise CodecError(
-                f"js codec '{self.name}' exceeded its {self.memory_limit // (1024 * 1024)} MiB memory limit while {doing}"
-            ) from None
+            raise self._memory_error(doing) from None
+
+    def _memory_error(self, doing: str) -> CodecError:
+        mib = self.memory_limit / (1024 * 1024)
+        return CodecError(f"js codec '{self.name}' exceeded its {mib:g} MiB memory limit while {doing}")
 
     def _call(self, entry: str, argument: str, doing: str) -> dict[str, Any]:
-        ctx = self._context()
+        self._context()
         func = getattr(self._local, entry)
-        text = self._run(ctx, lambda: func(argument), doing)
+        text = self._run(lambda: func(argument), doing)
         if not isinstance(text, str):
             raise CodecError(f"js codec '{self.name}' returned nothing usable while {doing}")
         return json.loads(text)
@@ -145,14 +147,17 @@ class JsCodec:
         data = result.get("data")
         if not isinstance(data, dict):
             raise CodecError(
-                f"js codec '{self.name}': decodeUplink() must return {{data: {{...}}}}, got data={_js_type(data)}"
+                f"js codec '{self.name}': decodeUplink() must return {{data: {{...}}}}, "
+                f"got data={_js_type(data)}"
             )
         return DecodeResult(data, _warnings(result, self.name, "decodeUplink"))
 
     def encode_downlink(self, data: dict[str, Any]) -> tuple[bytes, int]:
         """Run the script's encodeDownlink and return (payload, fPort)."""
         if not self._has_encoder:
-            raise CodecError(f"js codec '{self.name}' defines no encodeDownlink(input); it cannot send commands")
+            raise CodecError(
+                f"js codec '{self.name}' defines no encodeDownlink(input); it cannot send commands"
+            )
         out = self._call("encode", json.dumps(data), "encoding a downlink")
         result = _expect_result(out.get("ts013"), self.name, "encodeDownlink")
         _warnings(result, self.name, "encodeDownlink")
@@ -161,12 +166,14 @@ class JsCodec:
             isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 255 for b in raw
         ):
             raise CodecError(
-                f"js codec '{self.name}': encodeDownlink() must return bytes as an array of integers 0..255, got {raw!r}"
+                f"js codec '{self.name}': encodeDownlink() must return bytes as an array of integers 0..255, "
+                f"got {raw!r}"
             )
         f_port = result.get("fPort")
         if not isinstance(f_port, int) or isinstance(f_port, bool) or not 1 <= f_port <= 223:
             raise CodecError(
-                f"js codec '{self.name}': encodeDownlink() must return fPort as an integer 1..223, got {f_port!r}"
+                f"js codec '{self.name}': encodeDownlink() must return fPort as an integer 1..223, "
+                f"got {f_port!r}"
             )
         return bytes(raw), f_port
 

@@ -1,4 +1,4 @@
-"""Shared framing of Milesight uplinks: ``channel id (1 byte) | channel type (1 byte) | data``, little-endian."""
+"""Shared framing of Milesight uplinks: ``channel id (1 byte) | type (1 byte) | data``, little-endian."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ ATTRIBUTE_CHANNELS: dict[tuple[int, int], ChannelHandler] = {
 }
 
 
-def decode_channels(payload: bytes, device: str, channels: dict[tuple[int, int], ChannelHandler]) -> dict[str, Any]:
+def decode_channels(
+    payload: bytes, device: str, channels: dict[tuple[int, int], ChannelHandler]
+) -> dict[str, Any]:
     """Walk the channel records of ``payload`` with the model's handlers (plus the attribute ones)."""
     reader = ByteReader(payload, device)
     data: dict[str, Any] = {}
@@ -38,7 +40,9 @@ def decode_channels(payload: bytes, device: str, channels: dict[tuple[int, int],
         at = reader.pos
         channel_id = reader.uint(1, "channel id")
         channel_type = reader.uint(1, f"type of channel 0x{channel_id:02X}")
-        handler = channels.get((channel_id, channel_type)) or ATTRIBUTE_CHANNELS.get((channel_id, channel_type))
+        handler = channels.get((channel_id, channel_type)) or ATTRIBUTE_CHANNELS.get(
+            (channel_id, channel_type)
+        )
         if handler is None:
             raise CodecError(
                 f"{device}: unknown channel 0x{channel_id:02X} type 0x{channel_type:02X} at byte {at}; "

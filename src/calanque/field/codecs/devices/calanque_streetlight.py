@@ -119,5 +119,7 @@ class CalanqueStreetlightCodec:
             return b"\x01\x00", DOWNLINK_FPORT
         rounded = round(level)
         if rounded == 0:
-            raise CodecError(f"{self.name}: powerState 'on' needs a dimmingLevel of at least 1 %, got {level}")
+            raise CodecError(
+                f"{self.name}: powerState 'on' needs a dimmingLevel of at least 1 %, got {level}"
+            )
         return b"\x01" + put_uint(rounded, 1, "dimmingLevel"), DOWNLINK_FPORT

@@ -46,11 +46,15 @@ class DecentlabDlCtd10Codec:
         reader = ByteReader(payload, self.name)
         version = reader.uint(1, "protocol version")
         if version != PROTOCOL_VERSION:
-            raise CodecError(f"{self.name}: byte 0 is protocol version {version}, expected {PROTOCOL_VERSION}")
+            raise CodecError(
+                f"{self.name}: byte 0 is protocol version {version}, expected {PROTOCOL_VERSION}"
+            )
         data: dict[str, Any] = {"deviceId": reader.uint(2, "device ID")}
         flags = reader.uint(2, "flags")
         if flags & ~0x03:
-            raise CodecError(f"{self.name}: flags 0x{flags:04X} at byte 3 set unknown sensors (expected bits 0-1)")
+            raise CodecError(
+                f"{self.name}: flags 0x{flags:04X} at byte 3 set unknown sensors (expected bits 0-1)"
+            )
         if flags & 0x01:
             data["waterDepth"] = (reader.uint(2, "water depth") - OFFSET) / 1000
             data["temperature"] = (reader.uint(2, "temperature") - OFFSET) / 10
@@ -60,7 +64,8 @@ class DecentlabDlCtd10Codec:
             data["batteryVoltage"] = reader.uint(2, "battery voltage") / 1000
         if reader.remaining:
             raise CodecError(
-                f"{self.name}: {reader.remaining} unexpected trailing byte(s) at byte {reader.pos} for flags 0x{flags:04X}"
+                f"{self.name}: {reader.remaining} unexpected trailing byte(s) at byte {reader.pos} "
+                f"for flags 0x{flags:04X}"
             )
         return DecodeResult(data)
 

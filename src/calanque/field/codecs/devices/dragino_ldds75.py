@@ -76,7 +76,9 @@ class DraginoLdds75Codec:
             raise CodecError(f"{self.name}: batteryVoltage must be below 16.384 V")
         distance = measurements.get("distance")
         distance_bytes = (
-            put_uint(NO_SENSOR_MM, 2, "distance") if distance is None else scaled(distance, 1000, 2, "distance")
+            put_uint(NO_SENSOR_MM, 2, "distance")
+            if distance is None
+            else scaled(distance, 1000, 2, "distance")
         )
         return b"".join(
             (
@@ -97,5 +99,7 @@ class DraginoLdds75Codec:
             )
         seconds = data["transmitInterval"]
         if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0:
-            raise CodecError(f"{self.name}: transmitInterval must be a positive integer of seconds, got {seconds!r}")
+            raise CodecError(
+                f"{self.name}: transmitInterval must be a positive integer of seconds, got {seconds!r}"
+            )
         return b"\x01" + put_uint(seconds, 3, "transmitInterval"), DOWNLINK_FPORT

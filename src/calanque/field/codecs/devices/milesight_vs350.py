@@ -124,7 +124,9 @@ class MilesightVs350Codec:
         if "batteryLevel" in measurements:
             out += b"\x01\x75" + scaled(measurements["batteryLevel"], 100, 1, "batteryLevel")
         if "temperature" in measurements:
-            out += b"\x03\x67" + scaled(measurements["temperature"], 10, 2, "temperature", signed=True, little=True)
+            out += b"\x03\x67" + scaled(
+                measurements["temperature"], 10, 2, "temperature", signed=True, little=True
+            )
         for channel, first, second in ((0x04, "totalIn", "totalOut"), (0x05, "intensityIn", "intensityOut")):
             if first in measurements or second in measurements:
                 out += bytes((channel, 0xCC))

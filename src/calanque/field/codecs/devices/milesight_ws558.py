@@ -80,9 +80,12 @@ class MilesightWs558Codec:
             (
                 b"\x08\x31\x00" + put_uint(state, 1, "circuits"),
                 b"\x05\x81" + scaled(require(measurements, "powerFactor", self.name), 100, 1, "powerFactor"),
-                b"\x07\xc9" + scaled(require(measurements, "current", self.name), 1000, 2, "current", little=True),
-                b"\x03\x74" + scaled(require(measurements, "voltage", self.name), 10, 2, "voltage", little=True),
-                b"\x06\x83" + scaled(require(measurements, "energy", self.name), 1000, 4, "energy", little=True),
+                b"\x07\xc9"
+                + scaled(require(measurements, "current", self.name), 1000, 2, "current", little=True),
+                b"\x03\x74"
+                + scaled(require(measurements, "voltage", self.name), 10, 2, "voltage", little=True),
+                b"\x06\x83"
+                + scaled(require(measurements, "energy", self.name), 1000, 4, "energy", little=True),
                 b"\x04\x80"
                 + scaled(require(measurements, "activePower", self.name), 1, 4, "activePower", little=True),
             )
@@ -92,7 +95,9 @@ class MilesightWs558Codec:
         """Encode ``{"circuits": {n: "on"|"off"}}`` (n = 1..8) into the switch control command."""
         circuits = data.get("circuits")
         if set(data) != {"circuits"} or not isinstance(circuits, dict) or not circuits:
-            raise CodecError(f"{self.name}: expected {{'circuits': {{1: 'on', 2: 'off', ...}}}}, got {data!r}")
+            raise CodecError(
+                f"{self.name}: expected {{'circuits': {{1: 'on', 2: 'off', ...}}}}, got {data!r}"
+            )
         mask = state = 0
         for key, value in circuits.items():
             try:
