@@ -58,6 +58,9 @@ R_MAX = _A / math.sqrt(1 - _E2)
 # Sphere radius used only for the along-track step of the interception iteration.
 _R_STEP = 6371008.8
 _STEP_TOLERANCE_M = 1e-6
+# Reference geometries of near queries are split into geodesic pieces of this length (see _Parts).
+DENSIFY_STEP_M = 200.0
+DENSIFY_MAX_VERTICES = 5000
 _MAX_ITERATIONS = 50
 
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -332,12 +335,16 @@ class _Parts:
         self.edge_sigma = 2.0 * np.arcsin(np.clip(np.linalg.norm(diff, axis=1) / 2.0, 0.0, 1.0))
 
     @classmethod
-    def of(cls, geom: dict[str, Any]) -> _Parts:
-        """Decompose a validated geometry into vertices and edges."""
+    def of(cls, geom: dict[str, Any], densify: bool = False) -> _Parts:
+        """Decompose a validated geometry into vertices and edges.
+
+        With ``densify``, edges are split at points of the same geodesic so that the
+        (PA + PB - AB) / 2 lower bound stays tight; the geometry itself is unchanged.
+        """
         lon: list[float] = []
         lat: list[float] = []
         start: list[int] = []
-        paths = _paths(geom)
+        paths = _densified(_paths(geom)) if densify else _paths(geom)
         for path in paths:
             base = len(lon)
             lon.extend(p[0] for p in path)
@@ -355,6 +362,25 @@ class _Parts:
         start_a = np.asarray(start, dtype=np.intp)
         lone = bool(paths) and len(lon) > len(start) + len(paths)
         return cls(lon_a, lat_a, _unit_vectors(lon_a, lat_a), start_a, start_a + 1, lone)
+
+
+def _densified(paths: list[list[list[float]]]) -> list[list[list[float]]]:
+    """Split geodesic edges into pieces of at most DENSIFY_STEP_M (coarser for huge geometries)."""
+    lines = [[_GEOD.InverseLine(a[1], a[0], b[1], b[0]) for a, b in zip(path, path[1:], strict=False)]
+             for path in paths]
+    total = sum(line.s13 for path_lines in lines for line in path_lines)
+    step = max(DENSIFY_STEP_M, total / DENSIFY_MAX_VERTICES)
+    out = []
+    for path, path_lines in zip(paths, lines, strict=True):
+        dense = [path[0]]
+        for end, line in zip(path[1:], path_lines, strict=True):
+            pieces = max(1, math.ceil(line.s13 / step))
+            for k in range(1, pieces):
+                pos = line.Position(line.s13 * k / pieces, Geodesic.LATITUDE | Geodesic.LONGITUDE)
+                dense.append([pos["lon2"], pos["lat2"]])
+            dense.append(end)
+        out.append(dense)
+    return out
 
 
 def _point_members(geom: dict[str, Any]) -> list[list[list[float]]]:
@@ -554,7 +580,7 @@ class GeoQuery:
         self.min_distance = min_distance
         self._shape = _to_shape(geometry)
         shapely.prepare(self._shape)
-        self._parts = _Parts.of(geometry)
+        self._parts = _Parts.of(geometry, densify=georel == "near")
         self._point = geometry["coordinates"] if geometry["type"] == "Point" else None
 
     def __repr__(self) -> str:
