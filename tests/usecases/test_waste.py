@@ -14,6 +14,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from calanque.usecases.waste.fill import EmptyingRule, detect_emptyings, fill_ratio, fill_series
@@ -294,8 +295,6 @@ def test_two_opt_never_lengthens_and_large_round_is_fast() -> None:
 def test_two_opt_never_lengthens_random_small_tours() -> None:
     # Any input tour (here random orders, not only NN tours) is never made longer.
     rng = random.Random(5)
-    import numpy as np
-
     for n in (4, 5, 10, 30, 100):
         lats = np.array([43.2 + rng.random() * 0.1 for _ in range(n)])
         lons = np.array([5.3 + rng.random() * 0.1 for _ in range(n)])
