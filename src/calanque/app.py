@@ -1,0 +1,90 @@
+"""The ASGI application: one FastAPI app wiring the store, the broker and every router."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from calanque import __version__
+from calanque.config import Settings
+from calanque.ngsild.api.http import problem_response
+from calanque.ngsild.api.limits import BodySizeLimit
+from calanque.ngsild.errors import InvalidRequest, NgsiLdError, ResourceNotFound
+from calanque.ngsild.service import Broker
+from calanque.store.base import Store, open_store
+
+log = logging.getLogger("calanque")
+
+
+def build_context_resolver(settings: Settings, store: Store) -> Any:
+    """The JSON-LD context resolver, with the store as a cache shared by worker processes."""
+    from calanque.ngsild.jsonld import ContextResolver, load_preload_map
+    from calanque.ngsild.context_cache import StoreContextCache
+
+    preload = load_preload_map(settings.context_preload) if settings.context_preload else None
+    return ContextResolver(
+        fetch_timeout=settings.context_fetch_timeout, preload=preload, cache_backend=StoreContextCache(store)
+    )
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Any:
+    """Build the Calanque ASGI app (wrapped in the body-size guard)."""
+    settings = settings or Settings()
+    own_store = store is None
+    store = store or open_store(settings.database_url, str(settings.data_dir))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+        if own_store:
+            store.close()
+
+    app = FastAPI(
+        title="Calanque",
+        version=__version__,
+        description="Open smart-territory data platform: an ETSI NGSI-LD context broker with built-in "
+        "domain analytics (noise, waste, water, mobility, lighting).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.contexts = build_context_resolver(settings, store)
+    app.state.broker = Broker(store, max_batch=settings.max_batch)
+
+    @app.exception_handler(NgsiLdError)
+    async def ngsild_error(_: Request, err: NgsiLdError) -> Any:
+        return problem_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, err: RequestValidationError) -> Any:
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", []))
+        return problem_response(InvalidRequest(f"invalid request at {where}: {first.get('msg', 'invalid')}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Any:
+        if err.status_code == 404:
+            return problem_response(ResourceNotFound(f"no resource at {request.url.path}"))
+        if err.status_code == 405:
+            return problem_response(
+                NgsiLdError(f"{request.method} is not allowed on {request.url.path}", status=405)
+            )
+        return problem_response(NgsiLdError(str(err.detail), status=err.status_code))
+
+    from calanque.ngsild.api import contexts, discovery, entities, temporal
+
+    app.include_router(entities.router)
+    app.include_router(temporal.router)
+    app.include_router(discovery.router)
+    app.include_router(contexts.router)
+    return BodySizeLimit(app, settings.max_body_bytes)
+
+
+def app_from_env() -> Any:
+    """Factory used by uvicorn worker processes: settings come from CALANQUE_* variables."""
+    return create_app(Settings())

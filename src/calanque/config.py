@@ -1,0 +1,32 @@
+"""Runtime settings, from command-line options or CALANQUE_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Environment variables use the CALANQUE_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="CALANQUE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 1026
+    data_dir: Path = Path("calanque-data")
+    database_url: str | None = None
+    base_url: str | None = Field(default=None, description="public URL of this server, for hosted contexts")
+    max_body_bytes: int = 2_000_000
+    max_limit: int = 1000
+    default_limit: int = 20
+    max_history_rows: int = 2_000_000
+    max_batch: int = 1000
+    context_fetch_timeout: float = 5.0
+    context_preload: Path | None = Field(default=None, description="JSON file mapping context URLs to local files")
+    workers: int = 1
+
+    def public_base_url(self) -> str:
+        """The base URL clients reach this server at."""
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,241 @@
+"""The store interface: what the NGSI-LD service and the domain services need from storage.
+
+Two backends implement it (``sqlite`` embedded, ``postgres`` for production) and both pass
+the same test suite. The store is deliberately dumb: it keeps canonical entities
+(see :mod:`calanque.ngsild.canonical`), their attribute history, and a few indexes; all
+NGSI-LD semantics live in :mod:`calanque.ngsild.service`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+@dataclass(slots=True)
+class HistoryRow:
+    """One attribute instance as it was at one moment: a row of the temporal history."""
+
+    entity_id: str
+    attr: str
+    instance: dict[str, Any]
+    dataset_id: str = ""
+    instance_id: str = ""
+    observed_at: str | None = None
+    created_at: str = ""
+    modified_at: str = ""
+    deleted: bool = False
+
+
+@dataclass(slots=True)
+class SqlPredicate:
+    """A SQL boolean fragment with its parameters, produced by the query compilers."""
+
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EntityQuery:
+    """A compiled entity query: SQL-side filters plus an optional exact Python post-filter."""
+
+    ids: Sequence[str] | None = None
+    id_pattern: str | None = None
+    type_iris: Sequence[str] | None = None  # cheap prefilter: entity has at least one of these
+    predicates: list[SqlPredicate] = field(default_factory=list)  # over columns of alias `e`
+    attrs_any: Sequence[str] | None = None  # entity has at least one of these attributes
+    geo_attr: str | None = None
+    geo_bbox: tuple[float, float, float, float] | None = None
+    post_filter: Callable[[dict[str, Any]], bool] | None = None
+    limit: int = 20
+    offset: int = 0
+    count: bool = False
+
+
+@dataclass(slots=True)
+class HistoryQuery:
+    """Which history rows to read: entities, attributes and a time window on one time property."""
+
+    entity_ids: Sequence[str]
+    attrs: Sequence[str] | None = None
+    timeproperty: Literal["observedAt", "createdAt", "modifiedAt"] = "observedAt"
+    start: str | None = None  # inclusive, canonical timestamp
+    end: str | None = None  # exclusive
+    last_n: int | None = None  # keep the N most recent instances per attribute
+    limit: int | None = None  # overall bound on rows read (protects memory)
+
+
+class Session(abc.ABC):
+    """One transaction on the store. Used as a context manager: commits on success."""
+
+    dialect: Dialect
+
+    # tenants -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def tenant_exists(self, tenant: str) -> bool:
+        """Tell whether a tenant has been created (the default tenant "" always exists)."""
+
+    @abc.abstractmethod
+    def ensure_tenant(self, tenant: str) -> None:
+        """Create the tenant if it does not exist yet."""
+
+    @abc.abstractmethod
+    def list_tenants(self) -> list[str]:
+        """List the tenants, default tenant first."""
+
+    # entities ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_entities(self, tenant: str, ids: Sequence[str], *, for_update: bool = False) -> dict[str, dict]:
+        """Load canonical entities by id; missing ids are absent from the result."""
+
+    def get_entity(self, tenant: str, entity_id: str, *, for_update: bool = False) -> dict | None:
+        """Load one canonical entity, or None."""
+        return self.get_entities(tenant, [entity_id], for_update=for_update).get(entity_id)
+
+    @abc.abstractmethod
+    def insert_entities(self, tenant: str, entities: Sequence[dict]) -> list[str]:
+        """Insert new entities; return the ids that already existed (and were not inserted)."""
+
+    @abc.abstractmethod
+    def update_entities(self, tenant: str, entities: Sequence[dict]) -> None:
+        """Overwrite existing entities with new canonical documents."""
+
+    @abc.abstractmethod
+    def delete_entities(self, tenant: str, ids: Sequence[str]) -> list[str]:
+        """Delete entities; return the ids that were actually deleted."""
+
+    @abc.abstractmethod
+    def query_entities(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
+        """Run a query; return the page of entities and, when asked, the total count."""
+
+    # discovery -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def type_summary(self, tenant: str) -> dict[str, dict[str, int]]:
+        """Map each entity type IRI to {attribute IRI: number of entities having it}, plus "" count."""
+
+    @abc.abstractmethod
+    def attribute_summary(self, tenant: str) -> dict[str, dict[str, Any]]:
+        """Map each attribute IRI to its entity count, the types using it and its attribute types."""
+
+    # history -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_history(self, tenant: str, rows: Iterable[HistoryRow]) -> None:
+        """Append rows to the attribute history."""
+
+    @abc.abstractmethod
+    def read_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]:
+        """Read history rows, ordered by entity, attribute and time."""
+
+    @abc.abstractmethod
+    def aggregate_history(
+        self,
+        tenant: str,
+        query: HistoryQuery,
+        *,
+        origin: str,
+        period_us: int,
+        methods: Sequence[str],
+    ) -> dict[tuple[str, str], list[tuple[int, dict[str, Any]]]]:
+        """Aggregate numeric history in fixed buckets of period_us microseconds from origin.
+
+        Returns {(entity_id, attr): [(bucket index, {method: value}), ...]} for the methods among
+        totalCount, distinctCount, sum, avg, min, max, stddev, sumsq.
+        """
+
+    @abc.abstractmethod
+    def delete_history(
+        self, tenant: str, entity_id: str, attr: str | None = None, instance_id: str | None = None,
+        dataset_id: str | None = None,
+    ) -> int:
+        """Delete history rows of an entity (all, one attribute, or one instance); return how many."""
+
+    @abc.abstractmethod
+    def update_history_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str,
+                                instance: dict) -> bool:
+        """Replace one stored history instance; return False when it does not exist."""
+
+    @abc.abstractmethod
+    def temporal_entity(self, tenant: str, entity_id: str) -> dict | None:
+        """Return {"id", "type": [...], "createdAt", "modifiedAt"} for an entity with history."""
+
+    @abc.abstractmethod
+    def temporal_entity_ids(self, tenant: str, query: EntityQuery) -> list[dict]:
+        """Ids and types of entities with history matching the id/type filters of the query."""
+
+    @abc.abstractmethod
+    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict]) -> None:
+        """Record (or extend) the identity of entities that have history."""
+
+    @abc.abstractmethod
+    def delete_temporal_entity(self, tenant: str, entity_id: str) -> bool:
+        """Delete an entity's whole history and identity; return whether it existed."""
+
+    # JSON-LD contexts (shared cache between worker processes) ------------------------
+    @abc.abstractmethod
+    def context_get(self, url: str) -> dict | None:
+        """Return a stored context document with its metadata, or None."""
+
+    @abc.abstractmethod
+    def context_put(self, url: str, doc: Any, kind: str, local_id: str) -> None:
+        """Store a context document (insert or replace)."""
+
+    @abc.abstractmethod
+    def context_delete(self, url: str) -> bool:
+        """Delete a stored context; return whether it existed."""
+
+    @abc.abstractmethod
+    def context_list(self) -> list[dict]:
+        """List stored contexts with their metadata."""
+
+    @abc.abstractmethod
+    def context_touch(self, url: str) -> None:
+        """Count one use of a stored context."""
+
+
+class Store(abc.ABC):
+    """A storage backend. Thread-safe: each call to :meth:`session` gets its own transaction."""
+
+    dialect: Dialect
+
+    @abc.abstractmethod
+    def session(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        """Open a transaction (committed when the block ends without error).
+
+        ``write=True`` takes the write lock up front (SQLite ``BEGIN IMMEDIATE``) so that a
+        read-modify-write never fails half-way on a lock upgrade.
+        """
+
+    @abc.abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending schema migrations; return the names applied."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+def open_store(database_url: str | None = None, data_dir: str | None = None) -> Store:
+    """Open the store named by a database URL, or the embedded SQLite store in data_dir."""
+    if database_url and database_url.startswith(("postgresql://", "postgres://")):
+        from calanque.store.postgres import PostgresStore
+
+        return PostgresStore(database_url)
+    if database_url and database_url.startswith("sqlite:///"):
+        from calanque.store.sqlite import SqliteStore
+
+        return SqliteStore(database_url.removeprefix("sqlite:///"))
+    if database_url:
+        raise ValueError(
+            f"unsupported database URL '{database_url}': use postgresql://user@host/db or sqlite:///path/file.db"
+        )
+    from pathlib import Path
+
+    from calanque.store.sqlite import SqliteStore
+
+    directory = Path(data_dir or "calanque-data")
+    directory.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(str(directory / "calanque.db"))

@@ -1,0 +1,122 @@
+"""The production store: PostgreSQL with a connection pool and a time-partitioned history."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_loads
+from psycopg_pool import ConnectionPool
+
+from calanque.store.base import Store
+from calanque.store.migrations import migration_files
+from calanque.store.sql import SqlSession
+
+set_json_loads(orjson.loads)
+
+_MIGRATION_LOCK = 0x43414C41  # advisory lock id ("CALA") serialising migrations across workers
+
+
+def _month_bounds(us: int) -> tuple[int, int, str]:
+    """Return the [start, end) microsecond bounds and a name suffix of the month containing us."""
+    dt = datetime.fromtimestamp(us / 1_000_000, UTC)
+    start = datetime(dt.year, dt.month, 1, tzinfo=UTC)
+    end = datetime(dt.year + (dt.month == 12), dt.month % 12 + 1, 1, tzinfo=UTC)
+    to_us = lambda d: int((d - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 1_000_000  # noqa: E731
+    return to_us(start), to_us(end), f"{dt.year:04d}m{dt.month:02d}"
+
+
+class PostgresSession(SqlSession):
+    """A PostgreSQL transaction that creates history partitions on demand."""
+
+    def __init__(self, conn: psycopg.Connection, store: PostgresStore) -> None:
+        super().__init__(conn, "postgres")
+        self.store = store
+
+    def _before_history_insert(self, params: list[tuple]) -> None:
+        months = {_month_bounds(p[5]) for p in params}
+        for start, end, suffix in months:
+            if suffix in self.store.known_partitions:
+                continue
+            # Created in its own autocommit connection, so that concurrent workers racing on the same
+            # month do not abort this transaction.
+            self.store.ensure_partition(start, end, suffix)
+
+
+class PostgresStore(Store):
+    """PostgreSQL backend: pooled connections, JSONB documents, history partitioned by month."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16) -> None:
+        self.url = url
+        self.known_partitions: set[str] = set()
+        self._partition_lock = threading.Lock()
+        try:
+            with psycopg.connect(url, connect_timeout=10) as probe:
+                probe.execute("SELECT 1")
+        except psycopg.OperationalError as err:
+            raise RuntimeError(f"cannot connect to PostgreSQL at {url}: {err}".strip()) from err
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=True,
+                                   kwargs={"prepare_threshold": 5})
+        self.migrate()
+        self._load_partitions()
+
+    def _load_partitions(self) -> None:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attr_history'"
+            ).fetchall()
+        self.known_partitions.update(r[0].removeprefix("attr_history_y") for r in rows)
+
+    def ensure_partition(self, start: int, end: int, suffix: str) -> None:
+        """Create the monthly history partition [start, end) if it does not exist."""
+        with self._partition_lock:
+            if suffix in self.known_partitions:
+                return
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                try:
+                    conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS attr_history_y{suffix} PARTITION OF attr_history "
+                        f"FOR VALUES FROM ({start}) TO ({end})"
+                    )
+                except (psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):
+                    pass  # another worker created it at the same moment
+            self.known_partitions.add(suffix)
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[PostgresSession]:
+        """Open a transaction on a pooled connection."""
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                yield PostgresSession(conn, self)
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations under an advisory lock (safe with several workers)."""
+        applied = []
+        with psycopg.connect(self.url) as conn:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+                )
+                done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+                for name, sql in migration_files("postgres"):
+                    if name in done:
+                        continue
+                    conn.execute(sql)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, %s)",
+                        (name, datetime.now(UTC).isoformat()),
+                    )
+                    applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        """Close the pool."""
+        self.pool.close()
