@@ -290,7 +290,9 @@ def pg_conn() -> Iterator[psycopg.Connection]:
         admin.close()
 
 
-def run_all(expr: QExpr, sqlite_conn: sqlite3.Connection, pg_conn: psycopg.Connection) -> tuple[set, set, set]:
+def run_all(
+    expr: QExpr, sqlite_conn: sqlite3.Connection, pg_conn: psycopg.Connection
+) -> tuple[set[int], set[int], set[int]]:
     """The match sets of one expression by the Python evaluator, SQLite and PostgreSQL."""
     python = {int(e["id"].removeprefix("urn:e")) for e in ENTITIES if q_matches(expr, e)}
     sql, params = q_to_sql(expr, "sqlite", "doc")
@@ -388,7 +390,9 @@ def test_empty_too_long_and_too_deep_queries_are_rejected() -> None:
     assert not q_matches(parse_q('status=="' + "(" * 40 + '"', expand), ENTITIES[0])
 
 
-QUERY_CHARS = st.sampled_from(list('abt.[]()!=<>~;|,"\\ 0123456789-:TZ+e') + ["temperature", "true", "..", "\x00"])
+QUERY_CHARS = st.sampled_from(
+    list('abt.[]()!=<>~;|,"\\ 0123456789-:TZ+e') + ["temperature", "true", "..", "\x00"]
+)
 
 
 @settings(max_examples=400, deadline=None)

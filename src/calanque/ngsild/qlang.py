@@ -605,7 +605,7 @@ class _Compiler(ABC):
     def term(self, term: QTerm, params: list[Any]) -> str:
         """SQL that is true when some element satisfies (or fails) the test."""
 
-    def predicate(self, test: Test, negated: bool, element: Any, params: list[Any]) -> str:
+    def predicate(self, test: Test, negated: bool, element: str, params: list[Any]) -> str:
         """Boolean SQL for the test on one element, never NULL."""
         if isinstance(test, EqualsAny):
             parts = [self.compare(literal, "=", element, params) for literal in test.values]
@@ -622,11 +622,11 @@ class _Compiler(ABC):
         return f"(NOT {sql})" if negated else sql
 
     @abstractmethod
-    def compare(self, literal: QValue, op: str, element: Any, params: list[Any]) -> str:
+    def compare(self, literal: QValue, op: str, element: str, params: list[Any]) -> str:
         """SQL comparing one element to a literal (NULL when the kinds differ)."""
 
     @abstractmethod
-    def regex(self, pattern: str, element: Any, params: list[Any]) -> str:
+    def regex(self, pattern: str, element: str, params: list[Any]) -> str:
         """SQL that is true when the element is a string matched by the pattern."""
 
 
@@ -712,12 +712,15 @@ class _SqliteCompiler(_Compiler):
 
     @staticmethod
     def _atom(row: str) -> str:
-        return f"(CASE WHEN {row}.type = 'object' THEN json_extract({row}.value, '$.\"@value\"') ELSE {row}.atom END)"
+        return (
+            f"(CASE WHEN {row}.type = 'object' THEN json_extract({row}.value, '$.\"@value\"') "
+            f"ELSE {row}.atom END)"
+        )
 
     def _text(self, row: str) -> str:
         return f"(CASE WHEN {self._type(row)} = 'text' THEN {self._atom(row)} END)"
 
-    def compare(self, literal: QValue, op: str, element: Any, params: list[Any]) -> str:
+    def compare(self, literal: QValue, op: str, element: str, params: list[Any]) -> str:
         """Typed comparison of a json_each row's (unwrapped) value with a parameter."""
         if literal.kind == "boolean":
             params.append("true" if literal.value else "false")
@@ -731,7 +734,7 @@ class _SqliteCompiler(_Compiler):
         params.append(literal.value)
         return f"{lhs} {op} ?"
 
-    def regex(self, pattern: str, element: Any, params: list[Any]) -> str:
+    def regex(self, pattern: str, element: str, params: list[Any]) -> str:
         """Use the registered regexp(pattern, text) function."""
         params.append(pattern)
         return f"regexp(?, {self._text(element)})"
@@ -809,7 +812,7 @@ class _PostgresCompiler(_Compiler):
     def _text(value: str) -> str:
         return f"(CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END)"
 
-    def compare(self, literal: QValue, op: str, element: Any, params: list[Any]) -> str:
+    def compare(self, literal: QValue, op: str, element: str, params: list[Any]) -> str:
         """Typed comparison of an (unwrapped) JSONB element with a parameter."""
         if literal.kind == "boolean":
             params.append("true" if literal.value else "false")
@@ -827,7 +830,7 @@ class _PostgresCompiler(_Compiler):
         text = self._text(element)
         return f"(CASE WHEN {text} ~ %s THEN {text}::timestamptz END) {op} %s::timestamptz"
 
-    def regex(self, pattern: str, element: Any, params: list[Any]) -> str:
+    def regex(self, pattern: str, element: str, params: list[Any]) -> str:
         """POSIX regular-expression match with ``~``."""
         params.append(pattern)
         return f"{self._text(element)} ~ %s"

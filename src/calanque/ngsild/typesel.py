@@ -92,7 +92,9 @@ class TypeOr(TypeExpr):
 def parse_types(text: str, expand: Callable[[str], str]) -> TypeExpr:
     """Parse a type selection, expanding every type name with ``expand``."""
     if not isinstance(text, str) or not text.strip():
-        raise BadRequestData("the type selection is empty: expected types such as 'Building' or 'A,B' or 'A;B'")
+        raise BadRequestData(
+            "the type selection is empty: expected types such as 'Building' or 'A,B' or 'A;B'"
+        )
     if len(text) > MAX_TYPES_LENGTH:
         raise BadRequestData(
             f"the type selection is {len(text)} characters long; at most {MAX_TYPES_LENGTH} are allowed"
@@ -102,7 +104,8 @@ def parse_types(text: str, expand: Callable[[str], str]) -> TypeExpr:
         depth += (char == "(") - (char == ")")
         if depth > MAX_TYPES_DEPTH:
             raise BadRequestData(
-                f"the type selection nests parentheses more than {MAX_TYPES_DEPTH} levels deep (at position {pos})"
+                f"the type selection nests parentheses more than {MAX_TYPES_DEPTH} levels deep "
+                f"(at position {pos})"
             )
     try:
         tree = _PARSER.parse(text)
