@@ -50,7 +50,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         description="Open smart-territory data platform: an ETSI NGSI-LD context broker with built-in "
         "domain analytics (noise, waste, water, mobility, lighting).",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _mount_offline_docs(app)
     app.state.settings = settings
     app.state.store = store
     app.state.contexts = build_context_resolver(settings, store)
@@ -82,7 +85,27 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(temporal.router)
     app.include_router(discovery.router)
     app.include_router(contexts.router)
+    app.include_router(__import__("calanque.devices.api", fromlist=["router"]).router)
     return BodySizeLimit(app, settings.max_body_bytes)
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    """Serve Swagger UI at /docs from the swagger-ui-bundle package: no CDN, works offline."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/_static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Calanque API",
+            swagger_js_url="/_static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/_static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/_static/swagger-ui/favicon-32x32.png",
+        )
 
 
 def app_from_env() -> Any:
