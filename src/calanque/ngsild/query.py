@@ -15,7 +15,7 @@ from calanque.store.base import Dialect, EntityQuery, SqlPredicate
 FORMATS = {"normalized": "normalized", "concise": "concise", "keyValues": "keyValues", "simplified": "keyValues"}
 QUERY_PARAMS = {
     "id", "idPattern", "type", "attrs", "pick", "omit", "q", "geometry", "georel", "coordinates", "geoproperty",
-    "lang", "limit", "offset", "count", "options", "format", "local", "csf", "scopeQ", "datasetId",
+    "lang", "limit", "offset", "count", "options", "format", "local", "datasetId",
 }
 
 
@@ -29,6 +29,7 @@ class RenderOptions:
     pick: set[str] | None = None
     omit: set[str] | None = None
     lang: str | None = None
+    dataset_id: str | None = None
     geoproperty: str = "location"
     options: set[str] = field(default_factory=set)
 
@@ -152,6 +153,9 @@ def build_query(
         render.geoproperty = ctx.expand("location")
     if params.get("lang") is not None:
         render.lang = str(params["lang"])
+    if params.get("datasetId") is not None:
+        dataset_id = str(params["datasetId"])
+        render.dataset_id = dataset_id if dataset_id == "@none" else _check_uri(dataset_id, "datasetId")
     query.limit = _int(params.get("limit"), "limit", default_limit, 0, None)
     if query.limit > max_limit:
         raise TooManyResults(f"limit {query.limit} is above the maximum of {max_limit}: page with offset")
@@ -237,8 +241,8 @@ def params_from_query_body(body: Any) -> dict[str, Any]:
                 params[key] = geo[key]
     if "lang" in body:
         params["lang"] = body["lang"]
-    extra = set(body) - {"type", "entities", "attrs", "pick", "omit", "q", "geoQ", "lang", "@context", "csf",
-                         "scopeQ", "temporalQ", "local"}
+    extra = set(body) - {"type", "entities", "attrs", "pick", "omit", "q", "geoQ", "lang", "@context",
+                         "temporalQ", "local"}
     if extra:
         raise BadRequestData(f"unknown member(s) in the Query object: {', '.join(sorted(extra))}")
     return params

@@ -53,10 +53,10 @@ def _render_many(request: Request, entities: list[dict], ctx: Any, render: Any, 
     if media == GEOJSON:
         return render_geojson(entities, ctx, geoproperty=render.geoproperty, fmt=render.fmt,
                               sys_attrs=render.sys_attrs, attrs=render.attrs, pick=render.pick, omit=render.omit,
-                              lang=render.lang)
+                              lang=render.lang, dataset_id=render.dataset_id)
     return [
         render_entity(e, ctx, fmt=render.fmt, sys_attrs=render.sys_attrs, attrs=render.attrs, pick=render.pick,
-                      omit=render.omit, lang=render.lang)
+                      omit=render.omit, lang=render.lang, dataset_id=render.dataset_id)
         for e in entities
     ]
 
@@ -122,7 +122,7 @@ async def get_entity(request: Request, entity_id: str) -> Response:
     if entity_id.endswith("/attrs") or "/attrs/" in entity_id:
         raise InvalidRequest("attributes are not retrievable one by one: GET the entity with attrs=…")
     params = _only(request, {"attrs", "pick", "omit", "options", "format", "lang", "geoproperty", "local",
-                             "datasetId", "join", "joinLevel"})
+                             "datasetId"})
     _check_id(entity_id)
     tenant = tenant_of(request)
     media = accepted(request, geojson=True)
@@ -130,17 +130,17 @@ async def get_entity(request: Request, entity_id: str) -> Response:
     ctx = await run_in_threadpool(_ctx, request, link_context(request))
     _, render = build_query(
         {k: v for k, v in params.items() if k in {"attrs", "pick", "omit", "options", "format", "lang",
-                                                  "geoproperty"}},
+                                                  "geoproperty", "datasetId"}},
         ctx, tenant=tenant, dialect=state.store.dialect, default_limit=1, max_limit=1,
     )
     entity = await run_in_threadpool(state.broker.get_entity, tenant, entity_id)
     if media == GEOJSON:
         body = render_geojson_feature(entity, ctx, geoproperty=render.geoproperty, fmt=render.fmt,
                                       sys_attrs=render.sys_attrs, attrs=render.attrs, pick=render.pick,
-                                      omit=render.omit, lang=render.lang)
+                                      omit=render.omit, lang=render.lang, dataset_id=render.dataset_id)
     else:
         body = render_entity(entity, ctx, fmt=render.fmt, sys_attrs=render.sys_attrs, attrs=render.attrs,
-                             pick=render.pick, omit=render.omit, lang=render.lang)
+                             pick=render.pick, omit=render.omit, lang=render.lang, dataset_id=render.dataset_id)
     return _respond(body, media, ctx)
 
 
