@@ -86,9 +86,3 @@ class NonexistentTenant(NgsiLdError):
     """The tenant named in the NGSILD-Tenant header does not exist."""
 
     kind, status, title = "NonexistentTenant", 404, "Nonexistent tenant"
-
-
-class Conflict(NgsiLdError):
-    """The request conflicts with the current state (for example, a concurrent write)."""
-
-    kind, status, title = "Conflict", 409, "Conflict"

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from calanque.ngsild.api.http import JSONLD, json_response, read_json
-from calanque.ngsild.errors import BadRequestData, InvalidRequest
+from calanque.ngsild.api.http import JSONLD, json_response, only_params, read_json
+from calanque.ngsild.errors import BadRequestData
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD @contexts"])
 
@@ -19,16 +19,10 @@ def _flag(request: Request, name: str) -> bool:
     return value == "true"
 
 
-def _only(request: Request, allowed: set[str]) -> None:
-    unknown = set(request.query_params) - allowed
-    if unknown:
-        raise InvalidRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-
-
 @router.get("/jsonldContexts", summary="List @contexts")
 async def list_contexts(request: Request) -> Response:
     """URLs of the @contexts this broker holds, or their details with details=true."""
-    _only(request, {"details", "kind"})
+    only_params(request, {"details", "kind"})
     resolver = request.app.state.contexts
     body = resolver.list_contexts(_flag(request, "details"), request.query_params.get("kind"))
     return json_response(body)
@@ -37,7 +31,7 @@ async def list_contexts(request: Request) -> Response:
 @router.post("/jsonldContexts", status_code=201, summary="Add a hosted @context")
 async def add_context(request: Request) -> Response:
     """Store a client's @context; it is served back at the URL in the Location header."""
-    _only(request, set())
+    only_params(request, set())
     body, _ = await read_json(request)
     state = request.app.state
     info = await run_in_threadpool(
@@ -49,7 +43,7 @@ async def add_context(request: Request) -> Response:
 @router.get("/jsonldContexts/{context_id:path}", summary="Serve an @context")
 async def get_context(request: Request, context_id: str) -> Response:
     """Serve a hosted @context document, or any stored context's details with details=true."""
-    _only(request, {"details"})
+    only_params(request, {"details"})
     details = _flag(request, "details")
     body = await run_in_threadpool(request.app.state.contexts.get_context, context_id, details)
     return json_response(body, media_type="application/json" if details else JSONLD)
@@ -58,6 +52,6 @@ async def get_context(request: Request, context_id: str) -> Response:
 @router.delete("/jsonldContexts/{context_id:path}", status_code=204, summary="Delete or reload an @context")
 async def delete_context(request: Request, context_id: str) -> Response:
     """Delete a stored @context, or re-download a cached one with reload=true."""
-    _only(request, {"reload"})
+    only_params(request, {"reload"})
     await run_in_threadpool(request.app.state.contexts.delete_context, context_id, _flag(request, "reload"))
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from calanque.ngsild.api.http import (
     accepted,
     json_response,
     link_context,
+    only_params,
     read_json,
     tenant_of,
     with_context,
@@ -41,14 +42,6 @@ def _check_id(entity_id: str) -> str:
     return entity_id
 
 
-def _only(request: Request, allowed: set[str]) -> dict[str, str]:
-    params = dict(request.query_params)
-    unknown = set(params) - allowed
-    if unknown:
-        raise InvalidRequest(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-    return params
-
-
 def _render_many(request: Request, entities: list[dict], ctx: Any, render: Any, media: str) -> Any:
     if media == GEOJSON:
         return render_geojson(entities, ctx, geoproperty=render.geoproperty, fmt=render.fmt,
@@ -71,9 +64,10 @@ def _respond(body: Any, media: str, ctx: Any, *, status: int = 200, headers: dic
 
 # entities -----------------------------------------------------------------------------------
 @router.post("/entities", status_code=201, summary="Create an entity")
+@router.post("/entities/", status_code=201, include_in_schema=False)
 async def create_entity(request: Request) -> Response:
     """Create one entity (normalized or concise payload)."""
-    _only(request, set())
+    only_params(request, set())
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
     if not isinstance(body, dict):
@@ -87,6 +81,7 @@ async def create_entity(request: Request) -> Response:
 
 
 @router.get("/entities", summary="Query entities")
+@router.get("/entities/", include_in_schema=False)
 async def query_entities(request: Request) -> Response:
     """Query entities by type, id, idPattern, attrs, q and geo-query, with paging and count."""
     return await _run_query(request, dict(request.query_params), link_context(request))
@@ -95,7 +90,7 @@ async def query_entities(request: Request) -> Response:
 @router.post("/entityOperations/query", summary="Query entities with a Query object")
 async def post_query(request: Request) -> Response:
     """The POST form of the entity query (for long queries)."""
-    params = _only(request, {"limit", "offset", "count", "options", "format", "local", "lang"})
+    params = only_params(request, {"limit", "offset", "count", "options", "format", "local", "lang"})
     body, context_value = await read_json(request)
     merged = {**params_from_query_body(body), **params}
     return await _run_query(request, merged, context_value)
@@ -121,7 +116,7 @@ async def get_entity(request: Request, entity_id: str) -> Response:
     """Retrieve one entity, with attrs/pick/omit projection, formats, sysAttrs, lang and GeoJSON."""
     if entity_id.endswith("/attrs") or "/attrs/" in entity_id:
         raise InvalidRequest("attributes are not retrievable one by one: GET the entity with attrs=…")
-    params = _only(request, {"attrs", "pick", "omit", "options", "format", "lang", "geoproperty", "local",
+    params = only_params(request, {"attrs", "pick", "omit", "options", "format", "lang", "geoproperty", "local",
                              "datasetId"})
     _check_id(entity_id)
     tenant = tenant_of(request)
@@ -163,7 +158,7 @@ def _compact_result(result: Any, ctx: Any) -> Any:
 @router.post("/entities/{entity_id:path}/attrs", summary="Append attributes")
 async def append_attrs(request: Request, entity_id: str) -> Response:
     """Add attributes to an entity (overwrite unless options=noOverwrite)."""
-    params = _only(request, {"options"})
+    params = only_params(request, {"options"})
     _, flags = parse_options(params.get("options"), None, {"noOverwrite"})
     _check_id(entity_id)
     tenant = tenant_of(request)
@@ -178,7 +173,7 @@ async def append_attrs(request: Request, entity_id: str) -> Response:
 @router.patch("/entities/{entity_id:path}/attrs", summary="Update attributes")
 async def update_attrs(request: Request, entity_id: str) -> Response:
     """Update existing attributes of an entity; report those that do not exist."""
-    _only(request, set())
+    only_params(request, set())
     _check_id(entity_id)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
@@ -190,7 +185,7 @@ async def update_attrs(request: Request, entity_id: str) -> Response:
 @router.patch("/entities/{path:path}/attrs/{attr}", summary="Partially update one attribute")
 async def partial_update_attr(request: Request, path: str, attr: str) -> Response:
     """Merge the given members into one attribute."""
-    _only(request, set())
+    only_params(request, set())
     entity_id = _check_id(path)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
@@ -204,7 +199,7 @@ async def partial_update_attr(request: Request, path: str, attr: str) -> Respons
 @router.put("/entities/{path:path}/attrs/{attr}", summary="Replace one attribute")
 async def replace_attr(request: Request, path: str, attr: str) -> Response:
     """Replace one attribute of an entity."""
-    _only(request, set())
+    only_params(request, set())
     entity_id = _check_id(path)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
@@ -216,7 +211,7 @@ async def replace_attr(request: Request, path: str, attr: str) -> Response:
 @router.delete("/entities/{path:path}/attrs/{attr}", summary="Delete an attribute")
 async def delete_attr(request: Request, path: str, attr: str) -> Response:
     """Delete the default instance, one datasetId instance, or all instances (deleteAll=true)."""
-    params = _only(request, {"datasetId", "deleteAll"})
+    params = only_params(request, {"datasetId", "deleteAll"})
     entity_id = _check_id(path)
     if params.get("deleteAll") not in (None, "true", "false"):
         raise BadRequestData("deleteAll must be true or false")
@@ -234,7 +229,7 @@ async def delete_attr(request: Request, path: str, attr: str) -> Response:
 @router.patch("/entities/{entity_id:path}", summary="Merge an entity")
 async def merge_entity(request: Request, entity_id: str) -> Response:
     """Merge-patch an entity (urn:ngsi-ld:null deletes)."""
-    _only(request, {"options", "observedAt", "lang", "format"})
+    only_params(request, {"options", "observedAt", "lang", "format"})
     _check_id(entity_id)
     tenant = tenant_of(request)
     body, context_value = await read_json(request, allow_merge_patch=True)
@@ -246,7 +241,7 @@ async def merge_entity(request: Request, entity_id: str) -> Response:
 @router.put("/entities/{entity_id:path}", summary="Replace an entity")
 async def replace_entity(request: Request, entity_id: str) -> Response:
     """Replace an entity's types and attributes."""
-    _only(request, {"options", "format", "lang"})
+    only_params(request, {"options", "format", "lang"})
     _check_id(entity_id)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
@@ -258,7 +253,7 @@ async def replace_entity(request: Request, entity_id: str) -> Response:
 @router.delete("/entities/{entity_id:path}", summary="Delete an entity")
 async def delete_entity(request: Request, entity_id: str) -> Response:
     """Delete an entity."""
-    _only(request, {"type"})
+    only_params(request, {"type"})
     _check_id(entity_id)
     tenant = tenant_of(request)
     await run_in_threadpool(_state(request).broker.delete_entity, tenant, entity_id)
@@ -290,7 +285,7 @@ async def _batch_input(request: Request) -> tuple[str, Any, Any]:
 @router.post("/entityOperations/create", summary="Batch create")
 async def batch_create(request: Request) -> Response:
     """Create several entities; 201 with ids, or 207 with one error per failed entity."""
-    _only(request, set())
+    only_params(request, set())
     tenant, body, ctx = await _batch_input(request)
     outcome = await run_in_threadpool(_state(request).broker.batch_create, tenant, body, ctx)
     return _batch_response(outcome, created_status=201)
@@ -299,7 +294,7 @@ async def batch_create(request: Request) -> Response:
 @router.post("/entityOperations/upsert", summary="Batch upsert")
 async def batch_upsert(request: Request) -> Response:
     """Create or update several entities (options=replace, the default, or update)."""
-    params = _only(request, {"options"})
+    params = only_params(request, {"options"})
     _, flags = parse_options(params.get("options"), None, {"update", "replace"})
     if {"update", "replace"} <= flags:
         raise BadRequestData("options cannot be both update and replace")
@@ -317,7 +312,7 @@ async def batch_upsert(request: Request) -> Response:
 @router.post("/entityOperations/update", summary="Batch update")
 async def batch_update(request: Request) -> Response:
     """Update attributes of several entities (options=noOverwrite keeps existing ones)."""
-    params = _only(request, {"options"})
+    params = only_params(request, {"options"})
     _, flags = parse_options(params.get("options"), None, {"noOverwrite"})
     tenant, body, ctx = await _batch_input(request)
     outcome = await run_in_threadpool(
@@ -329,7 +324,7 @@ async def batch_update(request: Request) -> Response:
 @router.post("/entityOperations/merge", summary="Batch merge")
 async def batch_merge(request: Request) -> Response:
     """Merge-patch several entities."""
-    _only(request, set())
+    only_params(request, set())
     tenant, body, ctx = await _batch_input(request)
     outcome = await run_in_threadpool(_state(request).broker.batch_merge, tenant, body, ctx)
     return _batch_response(outcome, created_status=204)
@@ -338,7 +333,7 @@ async def batch_merge(request: Request) -> Response:
 @router.post("/entityOperations/delete", summary="Batch delete")
 async def batch_delete(request: Request) -> Response:
     """Delete several entities by id."""
-    _only(request, set())
+    only_params(request, set())
     tenant = tenant_of(request)
     body, _ = await read_json(request)
     outcome = await run_in_threadpool(_state(request).broker.batch_delete, tenant, body)

@@ -147,21 +147,13 @@ def with_context(body: Any, media: str, context_source: Any) -> tuple[Any, dict[
 LINK_SUFFIX = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 
 
-def parse_int(value: str | None, name: str, *, minimum: int, maximum: int, default: int) -> int:
-    """Parse a bounded integer query parameter with a clear error."""
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadRequestData(f"'{name}' must be an integer, got '{value[:50]}'") from None
-    if number < minimum or number > maximum:
-        raise BadRequestData(f"'{name}' must be between {minimum} and {maximum}, got {number}")
-    return number
-
-
-def split_list(value: str | None) -> list[str] | None:
-    """Split a comma-separated query parameter, dropping empty items."""
-    if value is None:
-        return None
-    return [v.strip() for v in value.split(",") if v.strip()]
+def only_params(request: Request, allowed: set[str]) -> dict[str, str]:
+    """Return the query parameters, refusing any this endpoint does not know."""
+    params = dict(request.query_params)
+    unknown = set(params) - allowed
+    if unknown:
+        raise InvalidRequest(
+            f"unknown query parameter(s): {', '.join(sorted(unknown))}; "
+            f"this endpoint accepts {', '.join(sorted(allowed)) or 'none'}"
+        )
+    return params
