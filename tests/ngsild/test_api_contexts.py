@@ -66,3 +66,20 @@ def test_dataset_id_selection(api: httpx.Client) -> None:
     default = api.get(f"/entities/{eid}", params={"datasetId": "@none"}).json()
     assert default["powerState"] == {"type": "Property", "value": "on"}
     assert api.get(f"/entities/{eid}", params={"datasetId": "not a uri"}).status_code == 400
+
+
+def test_inline_context_gets_an_implicit_url_in_the_link_header(api: httpx.Client) -> None:
+    inline = {"sdm": "https://smartdatamodels.org/dataModel.Environment/", "LAeq": "sdm:LAeq",
+              "NoiseLevelObserved": "sdm:NoiseLevelObserved"}
+    body = {"id": "urn:ngsi-ld:NoiseLevelObserved:n1", "type": "NoiseLevelObserved",
+            "LAeq": {"type": "Property", "value": 58.2}, "@context": [inline, CORE]}
+    assert api.post("/entities", json=body, headers={"Content-Type": "application/ld+json"}).status_code == 201
+    query = {"type": "Query", "entities": [{"type": "NoiseLevelObserved"}], "@context": [inline, CORE]}
+    r = api.post("/entityOperations/query", json=query, headers={"Content-Type": "application/ld+json"})
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["type"] == "NoiseLevelObserved"
+    url = r.headers["link"].split(">")[0].lstrip("<")
+    assert "/ngsi-ld/v1/jsonldContexts/" in url
+    # That URL serves the inline context back, so a client can dereference it.
+    served = httpx.get(url, timeout=10)
+    assert served.status_code == 200 and served.json() == {"@context": [inline, CORE]}

@@ -34,7 +34,7 @@ def _summaries(request: Request, tenant: str, which: str) -> Any:
 
 def _reply(request: Request, body: Any, ctx: Any) -> Response:
     media = accepted(request)
-    content, headers = with_context(body, media, ctx.source)
+    content, headers = with_context(request, body, media, ctx.source)
     return json_response(content, 200, media, headers)
 
 

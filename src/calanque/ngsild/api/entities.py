@@ -54,11 +54,12 @@ def _render_many(request: Request, entities: list[dict], ctx: Any, render: Any, 
     ]
 
 
-def _respond(body: Any, media: str, ctx: Any, *, status: int = 200, headers: dict | None = None) -> Response:
+def _respond(request: Request, body: Any, media: str, ctx: Any, *, status: int = 200,
+             headers: dict | None = None) -> Response:
     if media == GEOJSON:
-        content, extra = body, with_context({}, "application/json", ctx.source)[1]
+        content, extra = body, with_context(request, {}, "application/json", ctx.source)[1]
     else:
-        content, extra = with_context(body, media, ctx.source)
+        content, extra = with_context(request, body, media, ctx.source)
     return json_response(content, status, media, {**extra, **(headers or {})})
 
 
@@ -108,7 +109,7 @@ async def _run_query(request: Request, params: dict[str, Any], context_value: An
     entities, count = await run_in_threadpool(state.broker.query, tenant, query)
     body = _render_many(request, entities, ctx, render, media)
     headers = {"NGSILD-Results-Count": str(count)} if count is not None else None
-    return _respond(body, media, ctx, headers=headers)
+    return _respond(request, body, media, ctx, headers=headers)
 
 
 @router.get("/entities/{entity_id:path}", summary="Retrieve an entity")
@@ -136,7 +137,7 @@ async def get_entity(request: Request, entity_id: str) -> Response:
     else:
         body = render_entity(entity, ctx, fmt=render.fmt, sys_attrs=render.sys_attrs, attrs=render.attrs,
                              pick=render.pick, omit=render.omit, lang=render.lang, dataset_id=render.dataset_id)
-    return _respond(body, media, ctx)
+    return _respond(request, body, media, ctx)
 
 
 def _update_response(result: Any) -> Response:

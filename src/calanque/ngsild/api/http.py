@@ -129,8 +129,12 @@ def accepted(request: Request, *, geojson: bool = False) -> str:
     return best
 
 
-def with_context(body: Any, media: str, context_source: Any) -> tuple[Any, dict[str, str]]:
-    """Attach the @context to a JSON-LD body, or a Link header to a JSON/GeoJSON one."""
+def with_context(request: Request, body: Any, media: str, context_source: Any) -> tuple[Any, dict[str, str]]:
+    """Attach the @context to a JSON-LD body, or a Link header to a JSON/GeoJSON one.
+
+    A Link header carries one URL: an inline or multi-part context is stored as an
+    "ImplicitlyCreated" context and served by this broker under its own URL.
+    """
     source = context_source if context_source is not None else CORE_CONTEXT_URL
     if media == JSONLD:
         if isinstance(body, list):
@@ -138,9 +142,11 @@ def with_context(body: Any, media: str, context_source: Any) -> tuple[Any, dict[
         if isinstance(body, dict):
             return {**body, "@context": source}, {}
         return body, {}
-    url = source if isinstance(source, str) else CORE_CONTEXT_URL
-    if isinstance(source, list) and source and all(isinstance(s, str) for s in source):
-        url = source[0]
+    if isinstance(source, str):
+        url = source
+    else:
+        state = request.app.state
+        url = state.contexts.add_implicit(source, base_url=state.settings.public_base_url()).url
     return body, {"Link": f'<{url}>; {LINK_SUFFIX}'}
 
 

@@ -42,7 +42,8 @@ def _page(params: dict, request: Request) -> tuple[int, int, bool]:
     count = params.get("count", "false")
     if count not in ("true", "false", True, False):
         raise BadRequestData("count must be true or false")
-    return limit, offset, count in ("true", True)
+    legacy_count = "count" in [o.strip() for o in str(params.get("options") or "").split(",")]
+    return limit, offset, count in ("true", True) or legacy_count
 
 
 async def _query(request: Request, params: dict[str, Any], context_value: Any) -> Response:
@@ -55,13 +56,14 @@ async def _query(request: Request, params: dict[str, Any], context_value: Any) -
     body, total = await run_in_threadpool(
         lambda: _service(request).query(tenant, params, req, ctx, limit=limit, offset=offset, count=count)
     )
-    content, headers = with_context(body, media, ctx.source)
+    content, headers = with_context(request, body, media, ctx.source)
     if total is not None:
         headers["NGSILD-Results-Count"] = str(total)
     return json_response(content, 200, media, headers)
 
 
 @router.get("/temporal/entities", summary="Query the temporal evolution of entities")
+@router.get("/temporal/entities/", include_in_schema=False)
 async def query_temporal(request: Request) -> Response:
     """Temporal query: timerel/timeAt/endTimeAt, lastN, attrs, q, type, geo, temporalValues, aggregation."""
     return await _query(request, dict(request.query_params), link_context(request))
@@ -91,11 +93,12 @@ async def get_temporal(request: Request, entity_id: str) -> Response:
     ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
     req = parse_temporal_params(params, ctx)
     body = await run_in_threadpool(_service(request).entity, tenant, entity_id, req, ctx)
-    content, headers = with_context(body, media, ctx.source)
+    content, headers = with_context(request, body, media, ctx.source)
     return json_response(content, 200, media, headers)
 
 
 @router.post("/temporal/entities", summary="Create or add to a temporal entity")
+@router.post("/temporal/entities/", include_in_schema=False)
 async def post_temporal(request: Request) -> Response:
     """Add instances to an entity's history: 201 when the entity is new, 204 otherwise."""
     check_temporal_params(dict(request.query_params), set())
