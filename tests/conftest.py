@@ -23,7 +23,7 @@ from calanque.config import Settings
 PG_ADMIN_URL = os.environ.get("CALANQUE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgres"]
 TABLES = ["entities", "entity_types", "entity_attrs", "entity_geo", "temporal_entities", "attr_history",
-          "tenants", "jsonld_contexts"]
+          "tenants", "jsonld_contexts", "devices", "dead_letters"]
 
 
 def worker_id() -> str:

@@ -85,7 +85,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(temporal.router)
     app.include_router(discovery.router)
     app.include_router(contexts.router)
-    app.include_router(__import__("calanque.devices.api", fromlist=["router"]).router)
+    from calanque.devices.api import router as devices_router  # device registry and dead letters
+    app.include_router(devices_router)
     return BodySizeLimit(app, settings.max_body_bytes)
 
 

@@ -1,0 +1,230 @@
+"""REST API of the device registry (/api/v1/devices) and of the dead letters (/api/v1/deadletters).
+
+The tenant comes from the NGSILD-Tenant header, like on the NGSI-LD API; errors are ProblemDetails.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from calanque.devices import deadletters as dl
+from calanque.devices import repository as repo
+from calanque.devices.models import Device, DeviceConfig, DevicePatch, DeviceStatus
+from calanque.ngsild.api.http import tenant_of
+from calanque.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
+from calanque.store.base import Store
+
+router = APIRouter(prefix="/api/v1")
+
+
+class ServiceUnavailable(NgsiLdError):
+    """A component the request needs is not running (e.g. no ingestion pipeline to retry through)."""
+
+    kind, status, title = "InternalError", 503, "Service unavailable"
+
+
+class DevicePage(BaseModel):
+    """A page of devices with the total number matching the filters."""
+
+    items: list[Device]
+    total: int
+    limit: int
+    offset: int
+
+
+class DeadLetterPage(BaseModel):
+    """A page of dead letters with the total number matching the filters."""
+
+    items: list[dl.DeadLetter]
+    total: int
+    limit: int
+    offset: int
+
+
+class RetryRequest(BaseModel):
+    """Which dead letters to retry: explicit ids, or all not yet resolved (optionally filtered)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    ids: list[int] | None = Field(default=None, min_length=1, max_length=1000)
+    all: bool = False
+    error_kind: dl.ErrorKind | None = None
+    connector: str | None = None
+    limit: int = Field(default=1000, ge=1, le=1000, description="At most this many letters with all=true")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> RetryRequest:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("give either 'ids' (a list of dead-letter ids) or 'all': true, not both or neither")
+        return self
+
+
+class RetryOutcome(BaseModel):
+    """Result of a bulk retry."""
+
+    attempted: int
+    resolved: int
+    failed: list[dict[str, Any]]
+    not_found: list[int] = Field(default_factory=list, serialization_alias="notFound")
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _handler(request: Request) -> dl.RetryHandler:
+    handler = getattr(request.app.state, "deadletter_retry", None)
+    if handler is None:
+        raise ServiceUnavailable(
+            "no ingestion pipeline is running in this server, so dead letters cannot be retried; "
+            "start the ingestion pipeline (it registers app.state.deadletter_retry) and try again"
+        )
+    return handler
+
+
+# devices ---------------------------------------------------------------------------------
+@router.post("/devices", status_code=201, response_model=Device, tags=["devices"],
+             summary="Register a device", response_model_by_alias=True)
+def create_device(request: Request, body: DeviceConfig) -> Device:
+    """Register a device in the tenant; 409 if its id is already registered."""
+    tenant = tenant_of(request)
+    with _store(request).session(write=True) as session:
+        session.ensure_tenant(tenant)
+        return repo.create_device(session, tenant, body)
+
+
+@router.get("/devices", response_model=DevicePage, tags=["devices"], summary="List devices")
+def list_devices(
+    request: Request,
+    status: DeviceStatus | None = Query(default=None, description="Only devices with this status"),
+    model: str | None = Query(default=None, description="Only this device model"),
+    commune: str | None = Query(default=None, description="Only this INSEE commune code"),
+    site: str | None = Query(default=None, description="Only this site"),
+    silent_since: datetime | None = Query(default=None, alias="silentSince",
+                                          description="Only devices not seen since this time (ISO 8601)"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> DevicePage:
+    """List the tenant's devices ordered by id, filtered and paged."""
+    tenant = tenant_of(request)
+    with _store(request).session() as session:
+        items, total = repo.list_devices(session, tenant, status=status, model=model, commune=commune, site=site,
+                                         silent_since=silent_since, limit=limit, offset=offset)
+    return DevicePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/devices/{device_id}", response_model=Device, tags=["devices"], summary="Get a device")
+def get_device(request: Request, device_id: str) -> Device:
+    """Return one device with its metadata (DevEUIs match in any case)."""
+    tenant = tenant_of(request)
+    with _store(request).session() as session:
+        device = repo.get_device(session, tenant, device_id)
+    if device is None:
+        raise ResourceNotFound(f"no device '{device_id}' in this tenant")
+    return device
+
+
+@router.patch("/devices/{device_id}", response_model=Device, tags=["devices"], summary="Update a device")
+def update_device(request: Request, device_id: str, body: DevicePatch) -> Device:
+    """Change some configuration fields; the result is validated as a whole."""
+    tenant = tenant_of(request)
+    try:
+        with _store(request).session(write=True) as session:
+            device = repo.update_device(session, tenant, device_id, body)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise BadRequestData(f"the updated device is invalid at {where}: {first.get('msg', 'invalid')}") from err
+    if device is None:
+        raise ResourceNotFound(f"no device '{device_id}' in this tenant")
+    return device
+
+
+@router.delete("/devices/{device_id}", status_code=204, tags=["devices"], summary="Delete a device")
+def delete_device(request: Request, device_id: str) -> Response:
+    """Remove a device from the registry."""
+    tenant = tenant_of(request)
+    with _store(request).session(write=True) as session:
+        deleted = repo.delete_device(session, tenant, device_id)
+    if not deleted:
+        raise ResourceNotFound(f"no device '{device_id}' in this tenant")
+    return Response(status_code=204)
+
+
+# dead letters ----------------------------------------------------------------------------
+@router.get("/deadletters", response_model=DeadLetterPage, tags=["dead letters"], summary="List dead letters")
+def list_dead_letters(
+    request: Request,
+    status: dl.DeadLetterStatus | None = Query(default=None),
+    error_kind: dl.ErrorKind | None = Query(default=None, alias="errorKind"),
+    connector: str | None = Query(default=None),
+    device_id: str | None = Query(default=None, alias="deviceId"),
+    limit: int = Query(default=100, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0),
+) -> DeadLetterPage:
+    """List the tenant's failed ingestion messages, oldest first."""
+    tenant = tenant_of(request)
+    with _store(request).session() as session:
+        items, total = dl.list_dead_letters(session, tenant, status=status, error_kind=error_kind,
+                                            connector=connector, device_id=device_id, limit=limit, offset=offset)
+    return DeadLetterPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/deadletters/{letter_id}", response_model=dl.DeadLetter, tags=["dead letters"],
+            summary="Get a dead letter")
+def get_dead_letter(request: Request, letter_id: int) -> dl.DeadLetter:
+    """Return one dead letter with its raw payload."""
+    tenant = tenant_of(request)
+    with _store(request).session() as session:
+        letter = dl.get_dead_letter(session, tenant, letter_id)
+    if letter is None:
+        raise ResourceNotFound(f"no dead letter {letter_id} in this tenant")
+    return letter
+
+
+@router.post("/deadletters/retry", response_model=RetryOutcome, tags=["dead letters"],
+             summary="Retry many dead letters")
+def retry_dead_letters(request: Request, body: RetryRequest) -> RetryOutcome:
+    """Retry the given ids, or every unresolved letter (optionally by kind/connector), through the pipeline."""
+    handler = _handler(request)
+    tenant = tenant_of(request)
+    store = _store(request)
+    not_found: list[int] = []
+    with store.session() as session:
+        if body.ids is not None:
+            letters = []
+            for letter_id in dict.fromkeys(body.ids):
+                letter = dl.get_dead_letter(session, tenant, letter_id)
+                if letter is None:
+                    not_found.append(letter_id)
+                else:
+                    letters.append(letter)
+        else:
+            letters = []
+            for status in ("pending", "retried"):
+                page, _ = dl.list_dead_letters(session, tenant, status=status, error_kind=body.error_kind,
+                                               connector=body.connector, limit=body.limit - len(letters))
+                letters += page
+                if len(letters) >= body.limit:
+                    break
+    result = dl.retry_many(store, handler, letters)
+    return RetryOutcome(**result, not_found=not_found)
+
+
+@router.post("/deadletters/{letter_id}/retry", response_model=dl.DeadLetter, tags=["dead letters"],
+             summary="Retry a dead letter")
+def retry_dead_letter(request: Request, letter_id: int) -> dl.DeadLetter:
+    """Hand one dead letter back to the ingestion pipeline; the letter shows the outcome."""
+    handler = _handler(request)
+    tenant = tenant_of(request)
+    store = _store(request)
+    with store.session() as session:
+        letter = dl.get_dead_letter(session, tenant, letter_id)
+    if letter is None:
+        raise ResourceNotFound(f"no dead letter {letter_id} in this tenant")
+    return dl.retry_one(store, handler, letter)

@@ -1,0 +1,259 @@
+"""The device registry over a store session; every query is scoped by tenant.
+
+Functions take an open :class:`calanque.store.base.Session` (use ``store.session(write=True)`` for
+writes) and use its SQL helpers, so they run unchanged on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from calanque.devices.models import (
+    Device,
+    DeviceConfig,
+    DevicePatch,
+    Location,
+    MeasurementMapping,
+    normalise_device_id,
+)
+from calanque.ngsild.errors import AlreadyExists
+from calanque.store.base import Session
+
+# A frame counter lower than the last one by more than this is a device reset (re-join, reboot);
+# a smaller drop is a late, out-of-order frame. A counter back at 0 is always a reset.
+FCNT_REORDER_TOLERANCE = 16
+
+_CONFIG_COLUMNS = (
+    "name", "device_model", "codec", "codec_script", "entity_id", "entity_type", "mapping", "lon", "lat",
+    "commune", "site", "installed_on", "status", "network", "chirpstack_application_id", "tts_application_id",
+)
+_META_COLUMNS = ("last_seen", "battery", "rssi", "snr", "gateways", "last_fcnt", "fcnt_resets",
+                 "created_at", "modified_at")
+_SELECT = f"SELECT device_id, tenant, {', '.join(_CONFIG_COLUMNS)}, {', '.join(_META_COLUMNS)} FROM devices"
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware datetime (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int | None) -> datetime | None:
+    """The UTC datetime of microseconds since the Unix epoch (None stays None)."""
+    if us is None:
+        return None
+    seconds, micro = divmod(int(us), 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micro)
+
+
+def _now_us() -> int:
+    return to_us(datetime.now(UTC))
+
+
+def _config_params(session: Session, config: DeviceConfig) -> list[Any]:
+    mapping = {k: m.model_dump(by_alias=True, exclude_none=True) for k, m in config.mapping.items()}
+    return [
+        config.name, config.device_model, config.codec, config.codec_script, config.entity_id,
+        config.entity_type, session._dump(mapping),  # type: ignore[attr-defined]
+        config.location.lon if config.location else None, config.location.lat if config.location else None,
+        config.commune, config.site, config.installed_on.isoformat() if config.installed_on else None,
+        config.status, config.network, config.chirpstack_application_id, config.tts_application_id,
+    ]
+
+
+def _row_to_device(session: Session, row: Sequence[Any]) -> Device:
+    values = dict(zip(("id", "tenant", *_CONFIG_COLUMNS, *_META_COLUMNS), row, strict=True))
+    lon, lat = values.pop("lon"), values.pop("lat")
+    mapping = session._load(values.pop("mapping"))  # type: ignore[attr-defined]
+    installed = values.pop("installed_on")
+    return Device.model_construct(
+        **{k: v for k, v in values.items() if k not in ("last_seen", "created_at", "modified_at")},
+        mapping={k: MeasurementMapping.model_validate(v) for k, v in mapping.items()},
+        location=Location(lon=lon, lat=lat) if lon is not None else None,
+        installed_on=date.fromisoformat(installed) if isinstance(installed, str) else installed,
+        last_seen=from_us(values["last_seen"]),
+        created_at=from_us(values["created_at"]),
+        modified_at=from_us(values["modified_at"]),
+    )
+
+
+def get_device(session: Session, tenant: str, device_id: str, *, for_update: bool = False) -> Device | None:
+    """Load one device of a tenant, or None. Ids are normalised like at creation (DevEUI lower-case)."""
+    lock = " FOR UPDATE" if for_update and session.dialect == "postgres" else ""
+    row = session._exec(  # type: ignore[attr-defined]
+        f"{_SELECT} WHERE tenant = ? AND device_id = ?{lock}", (tenant, lookup_id(device_id))
+    ).fetchone()
+    return _row_to_device(session, row) if row else None
+
+
+def lookup_id(device_id: str) -> str:
+    """The stored form of a device id as typed by a user (a DevEUI in any case/separators)."""
+    try:
+        return normalise_device_id(device_id)
+    except ValueError:
+        return device_id
+
+
+def create_device(session: Session, tenant: str, config: DeviceConfig) -> Device:
+    """Register a new device; raise AlreadyExists when the tenant already has this id."""
+    exists = session._exec(  # type: ignore[attr-defined]
+        "SELECT 1 FROM devices WHERE tenant = ? AND device_id = ?", (tenant, config.id)
+    ).fetchone()
+    if exists:
+        raise AlreadyExists(f"device '{config.id}' is already registered; use PATCH to change it")
+    now = _now_us()
+    marks = ", ".join("?" for _ in range(len(_CONFIG_COLUMNS) + 5))
+    session._exec(  # type: ignore[attr-defined]
+        f"INSERT INTO devices (tenant, device_id, {', '.join(_CONFIG_COLUMNS)}, fcnt_resets, created_at, "
+        f"modified_at) VALUES ({marks})",
+        (tenant, config.id, *_config_params(session, config), 0, now, now),
+    )
+    device = get_device(session, tenant, config.id)
+    assert device is not None
+    return device
+
+
+def list_devices(
+    session: Session,
+    tenant: str,
+    *,
+    status: str | None = None,
+    model: str | None = None,
+    commune: str | None = None,
+    site: str | None = None,
+    silent_since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Device], int]:
+    """List a tenant's devices ordered by id, with filters; return the page and the total count.
+
+    ``silent_since`` keeps devices not heard from since that moment (including never seen ones).
+    """
+    clauses = ["tenant = ?"]
+    params: list[Any] = [tenant]
+    for column, value in (("status", status), ("device_model", model), ("site", site)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if commune is not None:
+        clauses.append("commune = ?")
+        params.append(commune.strip().upper())
+    if silent_since is not None:
+        clauses.append("(last_seen IS NULL OR last_seen < ?)")
+        params.append(to_us(silent_since))
+    where = " AND ".join(clauses)
+    total = session._exec(f"SELECT count(*) FROM devices WHERE {where}", params).fetchone()[0]  # type: ignore[attr-defined]
+    rows = session._exec(  # type: ignore[attr-defined]
+        f"{_SELECT} WHERE {where} ORDER BY device_id LIMIT {int(limit)} OFFSET {int(offset)}", params
+    ).fetchall()
+    return [_row_to_device(session, r) for r in rows], int(total)
+
+
+def update_device(session: Session, tenant: str, device_id: str, patch: DevicePatch) -> Device | None:
+    """Apply a partial update (re-validated as a whole); return the device, or None if unknown."""
+    current = get_device(session, tenant, device_id, for_update=True)
+    if current is None:
+        return None
+    config = patch.apply_to(current.config())
+    sets = ", ".join(f"{c} = ?" for c in _CONFIG_COLUMNS)
+    session._exec(  # type: ignore[attr-defined]
+        f"UPDATE devices SET {sets}, modified_at = ? WHERE tenant = ? AND device_id = ?",
+        (*_config_params(session, config), _now_us(), tenant, current.id),
+    )
+    return get_device(session, tenant, current.id)
+
+
+def delete_device(session: Session, tenant: str, device_id: str) -> bool:
+    """Remove a device; return whether it existed."""
+    cur = session._exec(  # type: ignore[attr-defined]
+        "DELETE FROM devices WHERE tenant = ? AND device_id = ?", (tenant, lookup_id(device_id))
+    )
+    return cur.rowcount > 0
+
+
+def upsert_devices(session: Session, tenant: str, configs: Sequence[DeviceConfig]) -> tuple[int, int]:
+    """Create or overwrite the configuration of many devices (metadata kept); return (created, updated)."""
+    if not configs:
+        return 0, 0
+    existing: set[str] = set()
+    ids = [c.id for c in configs]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        existing.update(
+            r[0] for r in session._exec(  # type: ignore[attr-defined]
+                f"SELECT device_id FROM devices WHERE tenant = ? AND device_id IN ({','.join('?' * len(chunk))})",
+                (tenant, *chunk),
+            ).fetchall()
+        )
+    now = _now_us()
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _CONFIG_COLUMNS)
+    marks = ", ".join("?" for _ in range(len(_CONFIG_COLUMNS) + 5))
+    session._many(  # type: ignore[attr-defined]
+        f"INSERT INTO devices (tenant, device_id, {', '.join(_CONFIG_COLUMNS)}, fcnt_resets, created_at, "
+        f"modified_at) VALUES ({marks}) ON CONFLICT (tenant, device_id) DO UPDATE SET {updates}, "
+        "modified_at = excluded.modified_at",
+        [(tenant, c.id, *_config_params(session, c), 0, now, now) for c in configs],
+    )
+    created = len(set(ids) - existing)
+    return created, len(set(ids)) - created
+
+
+def is_fcnt_reset(last_fcnt: int | None, fcnt: int) -> bool:
+    """Tell whether a frame counter after ``last_fcnt`` means the device restarted its counter."""
+    if last_fcnt is None or fcnt >= last_fcnt:
+        return False
+    return fcnt == 0 or last_fcnt - fcnt > FCNT_REORDER_TOLERANCE
+
+
+def update_metadata(
+    session: Session,
+    tenant: str,
+    device_id: str,
+    *,
+    last_seen: datetime,
+    battery: float | None = None,
+    rssi: float | None = None,
+    snr: float | None = None,
+    gateways: int | None = None,
+    fcnt: int | None = None,
+) -> Device | None:
+    """Record an uplink's link metadata; return the device, or None if it is not registered.
+
+    ``last_seen`` only moves forward; values left at None are kept. A frame counter that drops
+    by more than :data:`FCNT_REORDER_TOLERANCE` (or back to 0) counts one reset and restarts the
+    counter; a smaller drop is a late frame and leaves the counter alone.
+    """
+    if battery is not None and not 0 <= battery <= 1:
+        raise ValueError(f"battery must be a ratio between 0 and 1, got {battery}")
+    current = get_device(session, tenant, device_id, for_update=True)
+    if current is None:
+        return None
+    seen_us = to_us(last_seen)
+    previous_us = to_us(current.last_seen) if current.last_seen else None
+    last_fcnt, resets = current.last_fcnt, current.fcnt_resets
+    if fcnt is not None:
+        if is_fcnt_reset(last_fcnt, fcnt):
+            resets += 1
+            last_fcnt = fcnt
+        elif last_fcnt is None or fcnt > last_fcnt:
+            last_fcnt = fcnt
+    session._exec(  # type: ignore[attr-defined]
+        "UPDATE devices SET last_seen = ?, battery = ?, rssi = ?, snr = ?, gateways = ?, last_fcnt = ?, "
+        "fcnt_resets = ? WHERE tenant = ? AND device_id = ?",
+        (
+            seen_us if previous_us is None else max(previous_us, seen_us),
+            current.battery if battery is None else battery,
+            current.rssi if rssi is None else rssi,
+            current.snr if snr is None else snr,
+            current.gateways if gateways is None else gateways,
+            last_fcnt,
+            resets,
+            tenant,
+            current.id,
+        ),
+    )
+    return get_device(session, tenant, current.id)
