@@ -78,5 +78,155 @@ def migrate(data_dir: Path, database_url: str | None) -> None:
     click.echo("schema up to date")
 
 
+# devices and dead letters (calanque.devices) -----------------------------------------------
+def _store_options(func):  # type: ignore[no-untyped-def]
+    """The options choosing the store and the tenant, shared by the device commands."""
+    func = click.option("--tenant", default="", show_default=True,
+                        help="NGSI-LD tenant (empty: the default tenant).")(func)
+    func = click.option("--database-url", default=None, envvar="CALANQUE_DATABASE_URL",
+                        help="PostgreSQL URL instead of the embedded store.")(func)
+    func = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=Path("calanque-data"), show_default=True, help="Embedded store directory.")(func)
+    return func
+
+
+def _open_store(data_dir: Path, database_url: str | None):  # type: ignore[no-untyped-def]
+    """Open the store named by the options, as a click error when it cannot be opened."""
+    from calanque.store.base import open_store
+
+    try:
+        return open_store(database_url, str(data_dir))
+    except (RuntimeError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+
+
+@main.group()
+def devices() -> None:
+    """Manage the device registry (LoRaWAN and other field devices)."""
+
+
+def _import_help() -> str:
+    """The help of `devices import`: the CSV format documented in calanque.devices.importer."""
+    from calanque.devices import importer
+
+    doc = importer.__doc__ or ""
+    paragraphs = doc.split("\n", 2)[2].strip().split("\n\n")
+    return "Provision devices in bulk from a CSV file.\n\n" + "\n\n".join("\b\n" + p for p in paragraphs)
+
+
+@devices.command("import", help=_import_help())
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@_store_options
+@click.option("--dry-run", is_flag=True, help="Validate and report only; write nothing.")
+def devices_import(csv_file: Path, data_dir: Path, database_url: str | None, tenant: str, dry_run: bool) -> None:
+    """Provision devices in bulk from a CSV file."""
+    from rich.progress import Progress
+
+    from calanque.devices.importer import ImportFileError, import_devices, read_csv
+
+    store = _open_store(data_dir, database_url)
+    try:
+        try:
+            good, _ = read_csv(csv_file)
+        except ImportFileError as err:
+            raise click.ClickException(str(err)) from err
+        with Progress(transient=True) as bar:
+            task = bar.add_task("importing devices", total=len(good))
+            report = import_devices(store, csv_file, tenant=tenant, dry_run=dry_run,
+                                    progress=lambda n: bar.advance(task, n))
+    finally:
+        store.close()
+    for error in report.errors:
+        click.echo(f"line {error.line}: {error.reason}", err=True)
+    if dry_run:
+        click.echo(f"dry run: {report.valid} valid rows, {len(report.errors)} rejected; nothing written")
+    else:
+        click.echo(f"{report.created} devices created, {report.updated} updated, {len(report.errors)} rows rejected")
+    if report.valid == 0:
+        raise click.ClickException("no valid row to import")
+
+
+@devices.command("list")
+@_store_options
+@click.option("--status", type=click.Choice(["active", "inactive", "maintenance", "decommissioned"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+def devices_list(data_dir: Path, database_url: str | None, tenant: str, status: str | None, limit: int) -> None:
+    """List registered devices: id, status, model, codec, commune, last seen, name."""
+    from calanque.devices.repository import list_devices
+
+    store = _open_store(data_dir, database_url)
+    try:
+        with store.session() as session:
+            items, total = list_devices(session, tenant, status=status, limit=limit)
+    finally:
+        store.close()
+    for d in items:
+        seen = d.last_seen.isoformat() if d.last_seen else "never"
+        click.echo(f"{d.id}\t{d.status}\t{d.device_model}\t{d.codec}\t{d.commune or '-'}\t{seen}\t{d.name}")
+    click.echo(f"{len(items)} of {total} devices", err=True)
+
+
+@main.group()
+def deadletter() -> None:
+    """Inspect and retry ingestion messages that failed (dead letters)."""
+
+
+@deadletter.command("list")
+@_store_options
+@click.option("--status", type=click.Choice(["pending", "retried", "resolved"]), default=None)
+@click.option("--kind", type=click.Choice(["parse", "unknown_device", "decode", "mapping", "store"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+def deadletter_list(data_dir: Path, database_url: str | None, tenant: str, status: str | None,
+                    kind: str | None, limit: int) -> None:
+    """List dead letters: id, received time, status, attempts, kind, source, reason."""
+    from calanque.devices.deadletters import list_dead_letters
+
+    store = _open_store(data_dir, database_url)
+    try:
+        with store.session() as session:
+            items, total = list_dead_letters(session, tenant, status=status, error_kind=kind, limit=limit)
+    finally:
+        store.close()
+    for d in items:
+        click.echo(f"{d.id}\t{d.received_at.isoformat()}\t{d.status}\t{d.attempts}\t{d.error_kind}\t"
+                   f"{d.connector} {d.topic}\t{d.reason}")
+    click.echo(f"{len(items)} of {total} dead letters", err=True)
+
+
+@deadletter.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead letter not yet resolved.")
+@_store_options
+def deadletter_retry(ids: tuple[int, ...], retry_all: bool, data_dir: Path, database_url: str | None,
+                     tenant: str) -> None:
+    """Hand dead letters (by ID, or --all unresolved) back to the ingestion pipeline."""
+    from calanque.devices import deadletters as dl
+
+    if bool(ids) == retry_all:
+        raise click.UsageError("give dead-letter IDs or --all (not both)")
+    store = _open_store(data_dir, database_url)
+    try:
+        handler = dl.default_retry_handler(store)
+        with store.session() as session:
+            if retry_all:
+                letters = [d for status in ("pending", "retried")
+                           for d in dl.list_dead_letters(session, tenant, status=status, limit=1_000_000)[0]]
+            else:
+                letters = []
+                for letter_id in dict.fromkeys(ids):
+                    letter = dl.get_dead_letter(session, tenant, letter_id)
+                    if letter is None:
+                        raise click.ClickException(f"no dead letter {letter_id} in tenant '{tenant}'")
+                    letters.append(letter)
+        result = dl.retry_many(store, handler, letters)
+    finally:
+        store.close()
+    for failure in result["failed"]:
+        click.echo(f"{failure['id']}: still failing: {failure['error']}", err=True)
+    click.echo(f"{result['attempted']} retried, {result['resolved']} resolved, {len(result['failed'])} failed")
+    if result["failed"]:
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
