@@ -109,7 +109,8 @@ def parse_temporal_params(params: Mapping[str, Any], ctx: TermContext) -> Tempor
         req.attrs = [ctx.expand(a) for a in names]
     options = {o.strip() for o in str(params.get("options") or "").split(",") if o.strip()}
     fmt = params.get("format")
-    allowed = {"temporalValues", "aggregatedValues", "sysAttrs", "normalized", "simplified", "keyValues"}
+    # "count" in options is the pre-1.3 spelling of count=true, still sent by clients such as ngsildclient.
+    allowed = {"temporalValues", "aggregatedValues", "sysAttrs", "normalized", "simplified", "keyValues", "count"}
     unknown = options - allowed
     if unknown:
         raise BadRequestData(f"unknown option(s) {', '.join(sorted(unknown))}: expected {', '.join(sorted(allowed))}")
