@@ -429,7 +429,8 @@ def test_silent_server_fails_within_the_fetch_timeout(silent_port: int) -> None:
     with pytest.raises(LdContextNotAvailable) as err:
         resolver.resolve(url)
     elapsed = time.monotonic() - start
-    assert 0.9 <= elapsed < 2.0
+    # Bounded: the deadline holds (never hangs); the upper bound leaves room for a loaded CI machine.
+    assert 0.9 <= elapsed < 4.0
     assert url in err.value.detail
 
 

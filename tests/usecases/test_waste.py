@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -270,12 +269,12 @@ def test_two_opt_on_grid_reaches_known_optimum() -> None:
     assert plan.length_km == pytest.approx(17.7912, abs=1e-3)
 
 
-def test_two_opt_never_lengthens_and_large_round_is_fast() -> None:
+def test_large_round_is_shorter_than_nearest_neighbour_and_close_to_bhh() -> None:
     # 2 000 containers uniformly spread over 0.2° × 0.3° around Marseille (≈ 22.24 km × 24.28 km
     # = 540 km²). Beardwood–Halton–Hammersley: an optimal tour through N uniform points in area A
     # is ≈ 0.7124 √(N·A) (Percus & Martin 1996) = 0.7124 × √(2001 × 540) ≈ 741 km, a little more
     # with the boundary. Nearest neighbour alone is ~25 % above the optimum, 2-opt ~5 %: we require
-    # ≤ 15 % above the BHH estimate, and the whole plan in under 1 s (measured ≈ 0.13 s).
+    # ≤ 15 % above the BHH estimate. (Its speed is measured in bench/usecases.py, not asserted here.)
     rng = random.Random(11)
     containers = [
         ContainerState(f"c{i}", 43.2 + rng.random() * 0.2, 5.3 + rng.random() * 0.3, fc(0.9, 0.1, T0))
@@ -283,13 +282,10 @@ def test_two_opt_never_lengthens_and_large_round_is_fast() -> None:
     ]
     area = (0.2 * math.pi / 180 * R_KM) * (0.3 * math.pi / 180 * R_KM * math.cos(math.radians(43.3)))
     bhh = 0.7124 * math.sqrt(2001 * area)
-    started = time.perf_counter()
     plan = collection_plan(containers, T0 + timedelta(days=1), T0 + timedelta(days=2), 0.8, depot=(43.3, 5.45))
-    elapsed = time.perf_counter() - started
     assert len({s.container_id for s in plan.stops}) == 2000
     assert plan.length_km < plan.nearest_neighbour_length_km
     assert plan.length_km <= 1.15 * bhh
-    assert elapsed < 1.0
 
 
 def test_two_opt_never_lengthens_random_small_tours() -> None:
