@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -12,7 +12,7 @@ import psycopg
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from calanque.store.base import Store
+from calanque.store.base import HistoryRow, Store
 from calanque.store.migrations import migration_files
 from calanque.store.sql import SqlSession
 
@@ -45,6 +45,20 @@ class PostgresSession(SqlSession):
             # Created in its own autocommit connection, so that concurrent workers racing on the same
             # month do not abort this transaction.
             self.store.ensure_partition(start, end, suffix)
+
+    def add_history(self, tenant: str, rows: Iterable[HistoryRow]) -> None:
+        """Append rows to the attribute history with COPY (one round trip for the whole batch)."""
+        params = [self._history_params(tenant, r) for r in rows]
+        if not params:
+            return
+        self._before_history_insert(params)
+        with self.conn.cursor() as cur:
+            with cur.copy(
+                "COPY attr_history (tenant, entity_id, attr, dataset_id, instance_id, ts, observed_at, created_at, "
+                "modified_at, num, val, deleted, instance) FROM STDIN"
+            ) as copy:
+                for p in params:
+                    copy.write_row(p)
 
 
 class PostgresStore(Store):

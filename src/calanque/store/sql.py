@@ -464,9 +464,20 @@ class SqlSession(Session):
         column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
         origin_us = ts_to_us(origin)
         bucket = f"(({column} - ?) / ?)"
+        # Only the aggregates the methods need: count(DISTINCT val) in particular reads the
+        # value text of every row, which the covering index does not hold.
+        wanted = set(methods)
+        exprs = {
+            "total": "count(*)" if "totalCount" in wanted else "NULL",
+            "distinct": "count(DISTINCT val)" if "distinctCount" in wanted else "NULL",
+            "sum": "sum(num)" if wanted & {"sum", "avg", "stddev"} else "NULL",
+            "min": "min(num)" if "min" in wanted else "NULL",
+            "max": "max(num)" if "max" in wanted else "NULL",
+            "sq": "sum(num * num)" if wanted & {"sumsq", "stddev"} else "NULL",
+        }
         sql = (
-            f"SELECT entity_id, attr, {bucket} AS b, count(*), count(DISTINCT val), sum(num), min(num), "
-            f"max(num), sum(num * num), count(num) FROM attr_history WHERE {where} AND NOT deleted "
+            f"SELECT entity_id, attr, {bucket} AS b, {', '.join(exprs.values())}, count(num) "
+            f"FROM attr_history WHERE {where} AND NOT deleted "
             f"AND {column} >= ? GROUP BY entity_id, attr, b ORDER BY entity_id, attr, b"
         )
         if self.dialect == "sqlite":
