@@ -83,7 +83,8 @@ def looks_like_geometry(value: Any) -> bool:
     """Return True if ``value`` is a dict shaped like a GeoJSON geometry object."""
     return (
         isinstance(value, dict)
-        and value.get("type") in GEOJSON_GEOMETRY_TYPES
+        and isinstance(value.get("type"), str)
+        and value["type"] in GEOJSON_GEOMETRY_TYPES
         and ("coordinates" in value or "geometries" in value)
     )
 

@@ -375,7 +375,10 @@ class _Builder:
         if tok.type == "NUMBER":
             number: int | float = int(raw) if re.fullmatch(r"-?\d+", raw) else float(raw)
             if isinstance(number, int) and not -(2**63) <= number < 2**63:
-                number = float(number)
+                try:
+                    number = float(number)
+                except OverflowError:  # more than about 1.8e308: beyond any double
+                    number = math.inf
             if not math.isfinite(number):
                 raise self.error(tok, f"the number {raw} is out of range")
             return QValue("number", number)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from calanque.ngsild.api.http import JSONLD, json_response, only_params, read_json
+from calanque.ngsild.api.http import JSONLD, accepted, json_response, only_params, read_json
 from calanque.ngsild.errors import BadRequestData
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["NGSI-LD @contexts"])
@@ -23,6 +23,7 @@ def _flag(request: Request, name: str) -> bool:
 async def list_contexts(request: Request) -> Response:
     """URLs of the @contexts this broker holds, or their details with details=true."""
     only_params(request, {"details", "kind"})
+    accepted(request)
     resolver = request.app.state.contexts
     body = resolver.list_contexts(_flag(request, "details"), request.query_params.get("kind"))
     return json_response(body)
@@ -44,6 +45,7 @@ async def add_context(request: Request) -> Response:
 async def get_context(request: Request, context_id: str) -> Response:
     """Serve a hosted @context document, or any stored context's details with details=true."""
     only_params(request, {"details"})
+    accepted(request)
     details = _flag(request, "details")
     body = await run_in_threadpool(request.app.state.contexts.get_context, context_id, details)
     return json_response(body, media_type="application/json" if details else JSONLD)
