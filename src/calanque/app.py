@@ -75,9 +75,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             return problem_response(ResourceNotFound(f"no resource at {request.url.path}"))
         if err.status_code == 405:
             return problem_response(
-                NgsiLdError(f"{request.method} is not allowed on {request.url.path}", status=405)
+                InvalidRequest(f"{request.method} is not allowed on {request.url.path}", status=405)
             )
-        return problem_response(NgsiLdError(str(err.detail), status=err.status_code))
+        return problem_response(InvalidRequest(str(err.detail), status=err.status_code))
 
     from calanque.ngsild.api import contexts, discovery, entities, temporal
 
