@@ -327,3 +327,15 @@ def test_discovery(api: httpx.Client) -> None:
     assert api.get("/types/Nothing").status_code == 404
     details = api.get("/types", params={"details": "true"}).json()
     assert {d["typeName"] for d in details} == {"NoiseLevelObserved", "WasteContainer"}
+
+
+def test_batch_update_naming_one_entity_twice_applies_both_in_order(api: httpx.Client) -> None:
+    create(api, noise(1, 50.0))
+    eid = "urn:ngsi-ld:NoiseLevelObserved:n1"
+    r = api.post("/entityOperations/update", json=[
+        {"id": eid, "LAeq": {"type": "Property", "value": 60.0}},
+        {"id": eid, "LAmax": {"type": "Property", "value": 70.0}}])
+    assert r.status_code == 204, r.text
+    got = api.get(f"/entities/{eid}", params={"options": "keyValues"}).json()
+    assert got["LAeq"] == 60.0 and got["LAmax"] == 70.0
+    assert api.get("/types/NoiseLevelObserved").json()["entityCount"] == 1

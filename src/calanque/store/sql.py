@@ -222,7 +222,8 @@ class SqlSession(Session):
         return out
 
     def update_entities(self, tenant: str, entities: Sequence[dict]) -> None:
-        """Overwrite existing entities with new canonical documents."""
+        """Overwrite existing entities with new canonical documents (the last one wins for a repeated id)."""
+        entities = list({e["id"]: e for e in entities}.values())
         if not entities:
             return
         seqs = self._seqs(tenant, [e["id"] for e in entities])
@@ -508,6 +509,15 @@ class SqlSession(Session):
                     values[m] = math.sqrt(max(float(sq) / n - mean * mean, 0.0))
             out.setdefault((entity_id, attr), []).append((int(b), values))
         return out
+
+    def earliest_history(self, tenant: str, query: HistoryQuery) -> str | None:
+        """The earliest time (on the query's time property) among the matching history rows."""
+        if not query.entity_ids:
+            return None
+        where, params = self._history_where(tenant, query)
+        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
+        row = self._exec(f"SELECT min({column}) FROM attr_history WHERE {where}", params).fetchone()
+        return us_to_ts(row[0]) if row and row[0] is not None else None
 
     def delete_history(
         self, tenant: str, entity_id: str, attr: str | None = None, instance_id: str | None = None,
