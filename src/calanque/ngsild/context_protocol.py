@@ -23,3 +23,30 @@ class TermContext(Protocol):
     def compact_vocab(self, iri: str) -> str:
         """Compact a VocabProperty IRI back to a term."""
         ...
+
+
+class PinnedTerm:
+    """A TermContext that maps one placeholder term to a given IRI and defers everything else.
+
+    Used to parse a single attribute whose IRI is already known (from a URL path) with the
+    ordinary attribute parser.
+    """
+
+    def __init__(self, inner: TermContext, term: str, iri: str) -> None:
+        self.inner, self.term, self.iri = inner, term, iri
+
+    def expand(self, term: str) -> str:
+        """Expand, mapping the placeholder to the pinned IRI."""
+        return self.iri if term == self.term else self.inner.expand(term)
+
+    def compact(self, iri: str) -> str:
+        """Compact through the inner context."""
+        return self.inner.compact(iri)
+
+    def expand_vocab(self, term: str) -> str:
+        """Expand a vocab value through the inner context."""
+        return self.inner.expand_vocab(term)
+
+    def compact_vocab(self, iri: str) -> str:
+        """Compact a vocab IRI through the inner context."""
+        return self.inner.compact_vocab(iri)

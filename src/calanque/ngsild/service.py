@@ -8,7 +8,6 @@ listeners (subscriptions, live dashboards) after commit.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 
 from calanque.ngsild import algebra
 from calanque.ngsild.canonical import now_ts
-from calanque.ngsild.context_protocol import TermContext
+from calanque.ngsild.context_protocol import PinnedTerm, TermContext
 from calanque.ngsild.entity import parse_attributes, parse_entity
 from calanque.ngsild.errors import (
     AlreadyExists,
@@ -172,7 +171,7 @@ class Broker:
         attrs, extra_types = self._attrs_payload(body, ctx, now)
         return self._modify(
             tenant, entity_id, "update",
-            lambda e: algebra.append_attrs(self._with_types(e, extra_types, now), attrs, now,
+            lambda e: algebra.append_attrs(algebra.add_types(e, extra_types, now).entity, attrs, now,
                                            no_overwrite=no_overwrite),
         )
 
@@ -201,10 +200,8 @@ class Broker:
         now = now_ts()
         if not isinstance(body, dict):
             raise BadRequestData("the body must be a JSON object describing the attribute")
-        wrapped = {k: v for k, v in body.items() if k == "@context"}
-        wrapped["__attr__"] = {k: v for k, v in body.items() if k != "@context"}
-        parsed = parse_attributes({"__attr__": wrapped["__attr__"]}, _FixedTerm(ctx, "__attr__", attr), now=now)
-        instances = parsed[attr]
+        member = {k: v for k, v in body.items() if k != "@context"}
+        instances = parse_attributes({"__attr__": member}, PinnedTerm(ctx, "__attr__", attr), now=now)[attr]
         self._modify(tenant, entity_id, "replace", lambda e: algebra.replace_attr(e, attr, instances, now))
 
     def merge_entity(self, tenant: str, entity_id: str, body: Any, ctx: TermContext) -> None:
@@ -277,15 +274,6 @@ class Broker:
         if not attrs and not extra_types and not merge:
             raise BadRequestData("the body holds no attribute")
         return attrs, extra_types
-
-    @staticmethod
-    def _with_types(entity: dict, extra_types: list[str], now: str) -> dict:
-        if extra_types:
-            types = list(dict.fromkeys([*entity["type"], *extra_types]))
-            if types != entity["type"]:
-                entity["type"] = types
-                entity["modifiedAt"] = now
-        return entity
 
     # batch operations ---------------------------------------------------------------------
     def _check_batch(self, items: Any, what: str) -> list:
@@ -367,7 +355,7 @@ class Broker:
                     if replace:
                         result = algebra.replace_entity(previous, e, e["modifiedAt"])
                     else:
-                        base = self._with_types(copy.deepcopy(previous), e["type"], e["modifiedAt"])
+                        base = algebra.add_types(previous, e["type"], e["modifiedAt"]).entity
                         result = algebra.append_attrs(base, e.get("attrs", {}), e["modifiedAt"])
                 except NgsiLdError as err:
                     outcome.errors.append((e["id"], err))
@@ -421,7 +409,7 @@ class Broker:
                     if op == "merge":
                         result = algebra.merge_entity(previous, attrs, now, types=types or None)
                     else:
-                        base = self._with_types(copy.deepcopy(previous), types, now)
+                        base = algebra.add_types(previous, types, now).entity
                         result = algebra.append_attrs(base, attrs, now, no_overwrite=no_overwrite)
                 except NgsiLdError as err:
                     outcome.errors.append((entity_id, err))
@@ -459,25 +447,3 @@ class Broker:
         self._notify([Change(tenant, i, "delete", None, previous.get(i)) for i in deleted])
         return outcome
 
-
-class _FixedTerm:
-    """A TermContext that maps one placeholder term to a known IRI and defers the rest."""
-
-    def __init__(self, inner: TermContext, term: str, iri: str) -> None:
-        self.inner, self.term, self.iri = inner, term, iri
-
-    def expand(self, term: str) -> str:
-        """Expand, mapping the placeholder to the fixed IRI."""
-        return self.iri if term == self.term else self.inner.expand(term)
-
-    def compact(self, iri: str) -> str:
-        """Compact through the inner context."""
-        return self.inner.compact(iri)
-
-    def expand_vocab(self, term: str) -> str:
-        """Expand a vocab value through the inner context."""
-        return self.inner.expand_vocab(term)
-
-    def compact_vocab(self, iri: str) -> str:
-        """Compact a vocab IRI through the inner context."""
-        return self.inner.compact_vocab(iri)

@@ -9,12 +9,12 @@ from typing import Any
 
 from calanque.ngsild import qlang, typesel
 from calanque.ngsild.canonical import VALUE_MEMBER, normalize_ts, now_ts
-from calanque.ngsild.context_protocol import TermContext
+from calanque.ngsild.context_protocol import PinnedTerm, TermContext
 from calanque.ngsild.entity import parse_attributes, parse_entity
 from calanque.ngsild.errors import BadRequestData, InvalidRequest, ResourceNotFound, TooManyResults
 from calanque.ngsild.render import _render_instance
-from calanque.ngsild.service import Broker, Change, _instance_id
-from calanque.store.base import EntityQuery, HistoryQuery, HistoryRow
+from calanque.ngsild.service import Broker, Change, history_rows
+from calanque.store.base import EntityQuery, HistoryQuery
 from calanque.store.sql import AGGREGATION_METHODS, ts_to_us, us_to_ts
 
 TEMPORAL_PARAMS = {
@@ -246,7 +246,7 @@ class TemporalService:
         with self.store.session() as s:
             origin = hq.start
             if origin is None:
-                origin = self._earliest(s, tenant, hq)
+                origin = s.earliest_history(tenant, hq)
             if origin is None:
                 return
             end_us = ts_to_us(hq.end) if hq.end else ts_to_us(now_ts()) + 1
@@ -265,26 +265,13 @@ class TemporalService:
                 ]
             out[entity_id][ctx.compact(attr)] = slot
 
-    def _earliest(self, session: Any, tenant: str, hq: HistoryQuery) -> str | None:
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[hq.timeproperty]
-        marks = ",".join("?" * len(hq.entity_ids))
-        sql = f"SELECT min({column}) FROM attr_history WHERE tenant = ? AND entity_id IN ({marks})"
-        params: list[Any] = [tenant, *hq.entity_ids]
-        if hq.attrs is not None:
-            sql += f" AND attr IN ({','.join('?' * len(hq.attrs)) or 'NULL'})"
-            params += list(hq.attrs)
-        if hq.timeproperty == "observedAt":
-            sql += " AND observed_at IS NOT NULL"
-        row = session._exec(sql, params).fetchone()
-        return us_to_ts(row[0]) if row and row[0] is not None else None
-
     # writing ---------------------------------------------------------------------------
     def upsert(self, tenant: str, body: Any, ctx: TermContext) -> bool:
         """POST /temporal/entities: add instances to an entity's history; True when it was new."""
         if not isinstance(body, dict):
             raise BadRequestData("the body must be a temporal entity (a JSON object)")
         entity = parse_temporal_entity(body, ctx, now_ts())
-        rows = _rows_from(entity)
+        rows = history_rows(entity)
         with self.store.session(write=True) as s:
             s.ensure_tenant(tenant)
             created = s.temporal_entity(tenant, entity["id"]) is None
@@ -303,9 +290,9 @@ class TemporalService:
         if ident is None:
             raise ResourceNotFound(f"entity '{entity_id}' has no temporal evolution")
         payload = {k: v for k, v in body.items() if k not in ("@context", "id", "type")}
-        entity = parse_temporal_entity({"id": entity_id, "type": ident["type"], **payload}, _Iri(ctx), now_ts())
+        entity = parse_temporal_entity({"id": entity_id, "type": ident["type"], **payload}, ctx, now_ts())
         with self.store.session(write=True) as s:
-            s.add_history(tenant, _rows_from(entity))
+            s.add_history(tenant, history_rows(entity))
             s.upsert_temporal_entities(tenant, [{**ident, "modifiedAt": entity["modifiedAt"]}])
 
     def delete_entity(self, tenant: str, entity_id: str) -> None:
@@ -339,7 +326,7 @@ class TemporalService:
                 raise BadRequestData("give exactly one instance to modify")
             raw = raw[0]
         now = now_ts()
-        parsed = parse_entity({"id": entity_id, "type": "Temporal", "__a__": raw}, _Fixed(ctx, "__a__", attr),
+        parsed = parse_entity({"id": entity_id, "type": "Temporal", "__a__": raw}, PinnedTerm(ctx, "__a__", attr),
                               now=now)
         inst = parsed["attrs"][attr][0]
         with self.store.session(write=True) as s:
@@ -370,55 +357,6 @@ def parse_temporal_entity(body: dict, ctx: TermContext, now: str) -> dict:
             for iri, items in parsed.items():
                 entity["attrs"].setdefault(iri, []).extend(items)
     return entity
-
-
-def _rows_from(entity: dict) -> list[HistoryRow]:
-    """One history row per parsed instance (several instances may share a datasetId in time)."""
-    rows = []
-    for attr, instances in entity.get("attrs", {}).items():
-        for inst in instances:
-            rows.append(HistoryRow(
-                entity_id=entity["id"], attr=attr, instance=inst, dataset_id=inst.get("datasetId") or "",
-                instance_id=_instance_id(), observed_at=inst.get("observedAt"),
-                created_at=inst.get("createdAt") or entity["createdAt"],
-                modified_at=inst.get("modifiedAt") or entity["modifiedAt"],
-            ))
-    return rows
-
-
-class _Iri:
-    """A TermContext that keeps already-expanded IRIs (types from the store) unchanged."""
-
-    def __init__(self, inner: TermContext) -> None:
-        self.inner = inner
-
-    def expand(self, term: str) -> str:
-        """Expand a term, leaving absolute IRIs as they are."""
-        return term if "://" in term else self.inner.expand(term)
-
-    def compact(self, iri: str) -> str:
-        """Compact through the inner context."""
-        return self.inner.compact(iri)
-
-    def expand_vocab(self, term: str) -> str:
-        """Expand a vocab value through the inner context."""
-        return self.inner.expand_vocab(term)
-
-    def compact_vocab(self, iri: str) -> str:
-        """Compact a vocab IRI through the inner context."""
-        return self.inner.compact_vocab(iri)
-
-
-class _Fixed(_Iri):
-    """Maps one placeholder term to a given IRI."""
-
-    def __init__(self, inner: TermContext, term: str, iri: str) -> None:
-        super().__init__(inner)
-        self.term, self.iri = term, iri
-
-    def expand(self, term: str) -> str:
-        """Expand, mapping the placeholder to the fixed IRI."""
-        return self.iri if term == self.term else super().expand(term)
 
 
 def check_temporal_params(params: Mapping[str, Any], allowed: set[str]) -> None:

@@ -148,6 +148,10 @@ class Session(abc.ABC):
         """
 
     @abc.abstractmethod
+    def earliest_history(self, tenant: str, query: HistoryQuery) -> str | None:
+        """The earliest time (on the query's time property) among the matching history rows."""
+
+    @abc.abstractmethod
     def delete_history(
         self, tenant: str, entity_id: str, attr: str | None = None, instance_id: str | None = None,
         dataset_id: str | None = None,

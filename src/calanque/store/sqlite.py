@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 
+from calanque.ngsild.qlang import register_sqlite_functions
 from calanque.store.base import Store
 from calanque.store.migrations import migration_files
 from calanque.store.sql import SqlSession
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-def _regexp(pattern: str, text: str | None) -> int:
-    if text is None or pattern is None:
-        return 0
-    try:
-        return 1 if _compiled(pattern).search(text) else 0
-    except re.error:
-        return 0
 
 
 class SqliteStore(Store):
@@ -51,13 +36,8 @@ class SqliteStore(Store):
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.create_function("regexp", 2, _regexp, deterministic=True)
-        try:
-            from calanque.ngsild.qlang import register_sqlite_functions
-        except ImportError:  # the q compiler registers its own helpers when present
-            pass
-        else:
-            register_sqlite_functions(conn)
+        # regexp() (idPattern, q patterns) and the date-time helper used by compiled q expressions.
+        register_sqlite_functions(conn)
         with self._lock:
             self._all.append(conn)
         return conn

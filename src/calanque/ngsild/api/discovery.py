@@ -25,11 +25,13 @@ def _details(request: Request) -> bool:
     return value == "true"
 
 
-def _summaries(request: Request, tenant: str, which: str) -> Any:
+def _summaries(request: Request, tenant: str, *which: str) -> Any:
+    """Read the requested summaries ("types", "attributes") in one store session."""
     state = request.app.state
     with state.store.session() as s:
         state.broker.check_tenant(s, tenant)
-        return s.type_summary(tenant) if which == "types" else s.attribute_summary(tenant)
+        found = [s.type_summary(tenant) if w == "types" else s.attribute_summary(tenant) for w in which]
+    return found[0] if len(found) == 1 else found
 
 
 def _reply(request: Request, body: Any, ctx: Any) -> Response:
@@ -64,8 +66,7 @@ async def type_info(request: Request, type_name: str) -> Response:
     tenant = tenant_of(request)
     ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
     iri = ctx.expand(type_name)
-    summary = await run_in_threadpool(_summaries, request, tenant, "types")
-    attrs_summary = await run_in_threadpool(_summaries, request, tenant, "attributes")
+    summary, attrs_summary = await run_in_threadpool(_summaries, request, tenant, "types", "attributes")
     if iri not in summary:
         raise ResourceNotFound(f"no entity of type '{type_name}' exists")
     body = {
