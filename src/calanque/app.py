@@ -87,7 +87,23 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(contexts.router)
     from calanque.devices.api import router as devices_router  # device registry and dead letters
     app.include_router(devices_router)
+    _mount_usecases(app, settings)
     return BodySizeLimit(app, settings.max_body_bytes)
+
+
+def _mount_usecases(app: FastAPI, settings: Settings) -> None:
+    """Mount every use case's API under /api/v1/<name> and list them at GET /api/v1/usecases."""
+    from calanque.usecases.registry import discover, parse_paths
+
+    usecases = discover(parse_paths(settings.usecase_paths))
+    app.state.usecases = usecases
+    for uc in usecases:
+        if uc.router is not None:
+            app.include_router(uc.router(), prefix=f"/api/v1/{uc.name}", tags=[uc.title])
+
+    @app.get("/api/v1/usecases", tags=["use cases"], summary="List the use cases and what each declares")
+    async def list_usecases() -> list[dict[str, Any]]:
+        return [uc.describe() for uc in usecases]
 
 
 def _mount_offline_docs(app: FastAPI) -> None:

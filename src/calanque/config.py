@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     context_fetch_timeout: float = 5.0
     context_preload: Path | None = Field(default=None, description="JSON file mapping context URLs to local files")
     workers: int = 1
+    max_indicator_days: int = Field(default=400, description="longest period a use-case indicator request may cover")
+    usecase_paths: str = Field(default="", description="extra use-case folders, separated by os.pathsep")
 
     def public_base_url(self) -> str:
         """The base URL clients reach this server at."""

@@ -70,7 +70,8 @@ class MeasurementMapping(_Camel):
     """How one decoded measurement feeds one NGSI-LD attribute."""
 
     attribute: str = Field(description="Smart Data Models attribute name, e.g. temperature")
-    unit_code: str = Field(description="UN/CEFACT unit code, e.g. CEL, P1, DBA")
+    unit_code: str | None = Field(default=None, description="UN/CEFACT unit code, e.g. CEL, P1, 2N; "
+                                  "omitted for non-numeric measurements such as powerState")
     scale: float | None = Field(default=None, description="Multiplier applied to the decoded value")
     dataset_id: str | None = Field(default=None, description="NGSI-LD datasetId (a URI)")
 
@@ -83,8 +84,8 @@ class MeasurementMapping(_Camel):
 
     @field_validator("unit_code")
     @classmethod
-    def _unit(cls, v: str) -> str:
-        if not _UNIT_CODE.fullmatch(v):
+    def _unit(cls, v: str | None) -> str | None:
+        if v is not None and not _UNIT_CODE.fullmatch(v):
             raise ValueError(f"bad unitCode '{v[:20]}': expected a UN/CEFACT common code such as CEL or P1")
         return v
 

@@ -148,6 +148,18 @@ class Session(abc.ABC):
         """
 
     @abc.abstractmethod
+    def read_series(
+        self, tenant: str, entity_id: str, attr: str, start_us: int | None = None, end_us: int | None = None,
+        *, dataset_id: str | None = None, limit: int | None = None,
+    ) -> list[tuple[int, float]]:
+        """The numeric history of one attribute as (observedAt µs, value) pairs, oldest first.
+
+        Only observed, non-deleted numeric instances are returned; ``start_us`` is inclusive and
+        ``end_us`` exclusive; ``dataset_id`` None means every instance ("" is the default one).
+        This is the fast path of the domain services: an index-only scan, no JSON decoding.
+        """
+
+    @abc.abstractmethod
     def earliest_history(self, tenant: str, query: HistoryQuery) -> str | None:
         """The earliest time (on the query's time property) among the matching history rows."""
 

@@ -510,6 +510,29 @@ class SqlSession(Session):
             out.setdefault((entity_id, attr), []).append((int(b), values))
         return out
 
+    def read_series(
+        self, tenant: str, entity_id: str, attr: str, start_us: int | None = None, end_us: int | None = None,
+        *, dataset_id: str | None = None, limit: int | None = None,
+    ) -> list[tuple[int, float]]:
+        """The numeric history of one attribute as (observedAt µs, value) pairs, oldest first."""
+        sql = ("SELECT ts, num FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? "
+               f"AND {'deleted = 0' if self.dialect == 'sqlite' else 'NOT deleted'} "
+               "AND observed_at IS NOT NULL AND num IS NOT NULL")
+        params: list[Any] = [tenant, entity_id, attr]
+        if start_us is not None:
+            sql += " AND ts >= ?"
+            params.append(int(start_us))
+        if end_us is not None:
+            sql += " AND ts < ?"
+            params.append(int(end_us))
+        if dataset_id is not None:
+            sql += " AND dataset_id = ?"
+            params.append(dataset_id)
+        sql += " ORDER BY ts"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._exec(sql, params).fetchall()
+
     def earliest_history(self, tenant: str, query: HistoryQuery) -> str | None:
         """The earliest time (on the query's time property) among the matching history rows."""
         if not query.entity_ids:

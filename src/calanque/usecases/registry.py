@@ -1,0 +1,199 @@
+"""Use-case discovery: each use case is one folder that declares what it adds to the platform.
+
+A use-case folder holds a ``usecase.py`` module defining ``USECASE``, a :class:`UseCase`.
+The built-in ones are the sub-packages of :mod:`calanque.usecases` that hold a
+``usecase.py`` (noise, waste, water, mobility, lighting). Others are found without touching the core, in this order:
+
+* folders named in ``Settings.usecase_paths`` (``CALANQUE_USECASE_PATHS``, separated by
+  ``os.pathsep``): each folder is a use case, imported as a package so that its modules can
+  import one another relatively;
+* installed distributions exposing the ``calanque.usecases`` entry-point group (the entry
+  point names a ``UseCase`` object).
+
+The application mounts each use case's router under ``/api/v1/<name>`` and lists every use
+case at ``GET /api/v1/usecases``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ENTRY_POINT_GROUP = "calanque.usecases"
+_NAME = re.compile(r"[a-z][a-z0-9-]{1,31}")
+
+
+class UseCaseError(ValueError):
+    """A use-case folder cannot be loaded or declares something invalid; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """One indicator a use case computes: a name, what it means, its unit and where to get it."""
+
+    name: str
+    description: str
+    unit: str | None = None
+    endpoint: str | None = None  # path under /api/v1/<usecase>, e.g. "/{entityId}/indicators"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A default alert threshold; operators may override it per asset."""
+
+    name: str
+    value: float
+    unit: str | None
+    description: str
+
+
+@dataclass(slots=True)
+class Enrichment:
+    """What an ingestion-time enricher sees for one uplink feeding one entity of its use case.
+
+    ``current`` is the canonical entity before this uplink (None when the uplink creates it);
+    ``attrs`` the new attribute instances keyed by expanded IRI (see calanque.ngsild.canonical);
+    ``get_entity`` reads another entity of the same tenant in the same transaction (a container
+    model, a station's settings). The enricher returns extra instances to write, keyed the same way
+    (e.g. ``fillingLevel`` computed from a distance and the container model's geometry).
+    """
+
+    tenant: str
+    entity_id: str
+    entity_type: str  # the device's entity type term, e.g. "WasteContainer"
+    current: dict | None
+    attrs: dict[str, list[dict]]
+    observed_at: datetime
+    get_entity: Callable[[str], dict | None]
+
+
+Enricher = Callable[[Enrichment], dict[str, list[dict]]]
+
+
+@dataclass(frozen=True, slots=True)
+class UseCase:
+    """What one use case adds: entity types, device models, indicators, thresholds, publications, API."""
+
+    name: str  # URL segment: /api/v1/<name>
+    title: str
+    description: str
+    entity_types: tuple[str, ...]  # Smart Data Models types
+    device_models: tuple[str, ...] = ()  # codec names of the devices it accepts
+    indicators: tuple[Indicator, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    publishes: tuple[str, ...] = ()  # what it publishes as open data (entity types or exports)
+    router: Callable[[], Any] | None = None  # returns a FastAPI APIRouter, mounted at /api/v1/<name>
+    enrich: Enricher | None = None  # ingestion-time derivations for uplinks feeding its entity types
+    source: str = field(default="builtin", compare=False)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON description of the use case, for GET /api/v1/usecases."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "entityTypes": list(self.entity_types),
+            "deviceModels": list(self.device_models),
+            "indicators": [
+                {"name": i.name, "description": i.description, "unit": i.unit,
+                 "endpoint": f"/api/v1/{self.name}{i.endpoint}" if i.endpoint else None}
+                for i in self.indicators
+            ],
+            "thresholds": [
+                {"name": t.name, "value": t.value, "unit": t.unit, "description": t.description}
+                for t in self.thresholds
+            ],
+            "publishes": list(self.publishes),
+            "source": self.source,
+        }
+
+
+def _check(usecase: Any, where: str) -> UseCase:
+    if not isinstance(usecase, UseCase):
+        raise UseCaseError(f"{where}: USECASE must be a calanque.usecases.registry.UseCase, "
+                           f"got {type(usecase).__name__}")
+    if not _NAME.fullmatch(usecase.name):
+        raise UseCaseError(f"{where}: use-case name {usecase.name!r} must be 2-32 lower-case letters, digits or '-'")
+    if not usecase.entity_types:
+        raise UseCaseError(f"{where}: use case '{usecase.name}' declares no entity type")
+    return usecase
+
+
+def builtin_names() -> list[str]:
+    """Names of the sub-packages of calanque.usecases that declare a use case, sorted."""
+    root = Path(__file__).parent
+    return sorted(p.parent.name for p in root.glob("*/usecase.py"))
+
+
+def _load_builtin(name: str) -> UseCase:
+    module = importlib.import_module(f"calanque.usecases.{name}.usecase")
+    return _check(getattr(module, "USECASE", None), f"calanque.usecases.{name}")
+
+
+def load_folder(folder: str | Path) -> UseCase:
+    """Import a use case from a folder outside the package (a ``usecase.py`` inside it)."""
+    path = Path(folder).expanduser().resolve()
+    if not (path / "usecase.py").is_file():
+        raise UseCaseError(f"use-case folder {path} has no usecase.py")
+    package = f"calanque_usecase_{re.sub(r'[^0-9a-zA-Z_]', '_', path.name)}"
+    if package not in sys.modules:
+        init = path / "__init__.py"
+        spec = importlib.util.spec_from_file_location(
+            package, init if init.is_file() else path / "usecase.py", submodule_search_locations=[str(path)]
+        )
+        if spec is None or spec.loader is None:
+            raise UseCaseError(f"cannot import use-case folder {path}")
+        pkg = importlib.util.module_from_spec(spec)
+        sys.modules[package] = pkg
+        if init.is_file():
+            try:
+                spec.loader.exec_module(pkg)
+            except Exception as err:  # a plugin's import error must name the folder
+                del sys.modules[package]
+                raise UseCaseError(f"use-case folder {path}: {type(err).__name__}: {err}") from err
+    try:
+        module = importlib.import_module(f"{package}.usecase")
+    except Exception as err:
+        raise UseCaseError(f"use-case folder {path}: {type(err).__name__}: {err}") from err
+    usecase = _check(getattr(module, "USECASE", None), str(path))
+    return UseCase(**{**{f: getattr(usecase, f) for f in UseCase.__dataclass_fields__}, "source": str(path)})
+
+
+def _entry_points() -> Iterable[UseCase]:
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as err:
+            raise UseCaseError(f"entry point {ep.name} ({ep.value}): {type(err).__name__}: {err}") from err
+        yield _check(obj, f"entry point {ep.name}")
+
+
+def discover(paths: Sequence[str | Path] = ()) -> list[UseCase]:
+    """Every use case: the built-in ones, then the folders in ``paths``, then entry points.
+
+    Raises UseCaseError when two use cases share a name or one cannot be loaded.
+    """
+    found: list[UseCase] = [_load_builtin(n) for n in builtin_names()]
+    found += [load_folder(p) for p in paths]
+    found += list(_entry_points())
+    seen: dict[str, UseCase] = {}
+    for uc in found:
+        if uc.name in seen:
+            raise UseCaseError(f"two use cases are named '{uc.name}': {seen[uc.name].source} and {uc.source}")
+        seen[uc.name] = uc
+    return found
+
+
+def parse_paths(value: str | None) -> list[str]:
+    """Split a CALANQUE_USECASE_PATHS value (os.pathsep-separated) into folders."""
+    import os
+
+    return [p for p in (value or "").split(os.pathsep) if p.strip()]
