@@ -230,3 +230,15 @@ def deadletter_retry(ids: tuple[int, ...], retry_all: bool, data_dir: Path, data
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _mount_usecase_commands() -> None:
+    """Add each use case's command group (`calanque <usecase> …`) from the use-case registry."""
+    from calanque.usecases.registry import discover, parse_paths
+
+    for uc in discover(parse_paths(os.environ.get("CALANQUE_USECASE_PATHS"))):
+        if uc.cli is not None and uc.name not in main.commands:
+            main.add_command(uc.cli, name=uc.name)
+
+
+_mount_usecase_commands()

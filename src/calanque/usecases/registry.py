@@ -92,6 +92,7 @@ class UseCase:
     publishes: tuple[str, ...] = ()  # what it publishes as open data (entity types or exports)
     router: Callable[[], Any] | None = None  # returns a FastAPI APIRouter, mounted at /api/v1/<name>
     enrich: Enricher | None = None  # ingestion-time derivations for uplinks feeding its entity types
+    cli: Any = None  # a click.Group, mounted as `calanque <name> …` (imports, exports, reports)
     source: str = field(default="builtin", compare=False)
 
     def describe(self) -> dict[str, Any]:
