@@ -25,7 +25,7 @@ DEFAULT_MAX_PERIOD = timedelta(days=400)
 @lru_cache(maxsize=4096)
 def term_iri(term: str) -> str:
     """Expand an attribute or type term with the NGSI-LD core context (the ingestion's expansion)."""
-    return _core_resolver().core().expand(term) if term else term
+    return _core_resolver().core.expand(term) if term else term
 
 
 @lru_cache(maxsize=1)
