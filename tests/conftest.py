@@ -23,7 +23,7 @@ from calanque.config import Settings
 PG_ADMIN_URL = os.environ.get("CALANQUE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgres"]
 TABLES = ["entities", "entity_types", "entity_attrs", "entity_geo", "temporal_entities", "attr_history",
-          "tenants", "jsonld_contexts", "devices", "dead_letters"]
+          "tenants", "jsonld_contexts", "devices", "dead_letters", "ingest_dedup", "integrations", "commands"]
 
 
 def worker_id() -> str:
@@ -114,7 +114,8 @@ def servers(stores: dict) -> Iterator[dict]:
 
     started = {}
     for backend, store in stores.items():
-        settings = Settings(data_dir=Path("/nonexistent"), max_body_bytes=1_000_000, context_fetch_timeout=2.0)
+        settings = Settings(data_dir=Path("/nonexistent"), max_body_bytes=1_000_000, context_fetch_timeout=2.0,
+                            mqtt_url="mqtt://127.0.0.1:1883")
         port = free_port()
         settings.port = port
         started[backend] = LiveServer(create_app(settings, store=store), port).start()

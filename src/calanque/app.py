@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     from calanque.devices.api import router as devices_router  # device registry and dead letters
     app.include_router(devices_router)
     _mount_usecases(app, settings)
+    _mount_ingestion(app, settings, store)
     return BodySizeLimit(app, settings.max_body_bytes)
 
 
@@ -104,6 +105,19 @@ def _mount_usecases(app: FastAPI, settings: Settings) -> None:
     @app.get("/api/v1/usecases", tags=["use cases"], summary="List the use cases and what each declares")
     async def list_usecases() -> list[dict[str, Any]]:
         return [uc.describe() for uc in usecases]
+
+
+def _mount_ingestion(app: FastAPI, settings: Settings, store: Store) -> None:
+    """The HTTP ingestion endpoints, integration keys, downlink commands, and dead-letter retries."""
+    from calanque.devices.commands import Publisher
+    from calanque.pipeline.http_api import router
+    from calanque.pipeline.ingest import Ingestor
+
+    broker: Broker = app.state.broker
+    app.state.ingestor = Ingestor(store, usecases=app.state.usecases, listeners=[broker.notify])
+    app.state.publisher = Publisher(settings.mqtt_url)
+    app.state.deadletter_retry = app.state.ingestor.retry_dead_letter
+    app.include_router(router)
 
 
 def _mount_offline_docs(app: FastAPI) -> None:

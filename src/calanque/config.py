@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     context_fetch_timeout: float = 5.0
     context_preload: Path | None = Field(default=None, description="JSON file mapping context URLs to local files")
     workers: int = 1
+    mqtt_url: str | None = Field(default=None, description="MQTT broker of the network servers, for downlinks "
+                                 "(mqtt://host:port)")
+    tts_tenant: str = Field(default="ttn", description="The Things Stack tenant id used in downlink topics")
     max_indicator_days: int = Field(default=400, description="longest period a use-case indicator request may cover")
     usecase_paths: str = Field(default="", description="extra use-case folders, separated by os.pathsep")
 

@@ -431,6 +431,7 @@ def test_registry_lists_builtins() -> None:
     assert {
         "cayenne-lpp",
         "js",
+        "json",
         "dragino-ldds75",
         "milesight-ws302",
         "decentlab-dl-ctd10",
@@ -466,3 +467,15 @@ def test_registry_errors_and_extension() -> None:
     register_codec("test-echo", Echo, replace=True)
     assert "test-echo" in list_codecs()
     assert get_codec("test-echo").decode_uplink(bytes([1, 0, 1]), 1).data == {"digital_in_1": 1}
+
+
+def test_json_codec_reads_objects_and_refuses_the_rest() -> None:
+    from calanque.field.codecs import CodecError, get_codec
+
+    codec = get_codec("json")
+    assert codec.decode_uplink(b'{"pH": 7.2, "O2": 8.5}', 1).data == {"pH": 7.2, "O2": 8.5}
+    for bad in (b"[1, 2]", b"\xff\xfe", b"{"):
+        with pytest.raises(CodecError):
+            codec.decode_uplink(bad, 1)
+    assert codec.encode_downlink({"interval": 600}) == (b'{"interval":600}', 1)
+    assert codec.decode_uplink(codec.encode_uplink({"turbidity": 3.5}, 1), 1).data == {"turbidity": 3.5}

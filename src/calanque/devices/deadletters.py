@@ -9,8 +9,9 @@ reason), its tenant, when it was received, how many retries were attempted and i
 * ``resolved``: a retry went through the pipeline without error.
 
 Retrying calls a handler ``Callable[[DeadLetter], None]`` that raises on failure. The HTTP API
-finds it on ``app.state.deadletter_retry``; the CLI builds it with :func:`default_retry_handler`
-from the factory the ingestion pipeline registered with :func:`register_retry_handler`.
+finds it on ``app.state.deadletter_retry`` (the app's ingestion pipeline); the CLI builds it with
+:func:`default_retry_handler`: the ingestion pipeline over the store, unless a test or an embedding
+application registered another factory with :func:`register_retry_handler`.
 """
 
 from __future__ import annotations
@@ -196,14 +197,15 @@ def register_retry_handler(factory: RetryHandlerFactory | None) -> None:
 
 
 def default_retry_handler(store: Store) -> RetryHandler:
-    """The retry handler of the registered ingestion pipeline; a ClickException when none is registered."""
-    import click
+    """The registered retry handler if any, else the ingestion pipeline's own retry over ``store``."""
+    import os
 
     with _factory_lock:
         factory = _retry_factory
-    if factory is None:
-        raise click.ClickException(
-            "no ingestion pipeline configured: dead letters can only be retried once the ingestion "
-            "pipeline has registered its handler (calanque.devices.deadletters.register_retry_handler)"
-        )
-    return factory(store)
+    if factory is not None:
+        return factory(store)
+    from calanque.pipeline.ingest import Ingestor
+    from calanque.usecases.registry import discover, parse_paths
+
+    usecases = discover(parse_paths(os.environ.get("CALANQUE_USECASE_PATHS")))
+    return Ingestor(store, usecases=usecases).retry_dead_letter

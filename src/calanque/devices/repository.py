@@ -257,3 +257,83 @@ def update_metadata(
         ),
     )
     return get_device(session, tenant, current.id)
+
+
+def get_devices(session: Session, tenant: str, device_ids: Sequence[str]) -> dict[str, Device]:
+    """Load several devices of a tenant at once, keyed by stored id; absent ids are left out."""
+    found: dict[str, Device] = {}
+    ids = list(dict.fromkeys(lookup_id(d) for d in device_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = session._exec(  # type: ignore[attr-defined]
+            f"{_SELECT} WHERE tenant = ? AND device_id IN ({','.join('?' * len(chunk))})", (tenant, *chunk)
+        ).fetchall()
+        for row in rows:
+            device = _row_to_device(session, row)
+            found[device.id] = device
+    return found
+
+
+class LinkUpdate:
+    """The link metadata of one device gathered over a batch of uplinks and events, written at once."""
+
+    __slots__ = ("device_id", "last_seen", "battery", "rssi", "snr", "gateways", "fcnts")
+
+    def __init__(self, device_id: str) -> None:
+        """Start an empty update for ``device_id``."""
+        self.device_id = device_id
+        self.last_seen: datetime | None = None
+        self.battery: float | None = None
+        self.rssi: float | None = None
+        self.snr: float | None = None
+        self.gateways: int | None = None
+        self.fcnts: list[int] = []
+
+    def seen(self, at: datetime, *, battery: float | None = None, rssi: float | None = None,
+             snr: float | None = None, gateways: int | None = None, fcnt: int | None = None) -> None:
+        """Fold one message in; radio values and battery follow the latest message that gives them."""
+        latest = self.last_seen is None or at >= self.last_seen
+        if latest:
+            self.last_seen = at
+        for name, value in (("battery", battery), ("rssi", rssi), ("snr", snr), ("gateways", gateways)):
+            if value is not None and (latest or getattr(self, name) is None):
+                setattr(self, name, value)
+        if fcnt is not None:
+            self.fcnts.append(fcnt)
+
+
+def apply_link_updates(session: Session, tenant: str, devices: dict[str, Device],
+                       updates: Sequence[LinkUpdate]) -> None:
+    """Write the batch's link metadata (last seen, battery, radio, frame counter and resets) in one statement.
+
+    ``devices`` holds the records as loaded at the start of the batch; the frame counters are
+    replayed in arrival order with the same reset rule as :func:`update_metadata`.
+    """
+    rows = []
+    for upd in updates:
+        current = devices.get(upd.device_id)
+        if current is None or upd.last_seen is None:
+            continue
+        last_fcnt, resets = current.last_fcnt, current.fcnt_resets
+        for fcnt in upd.fcnts:
+            if is_fcnt_reset(last_fcnt, fcnt):
+                resets += 1
+                last_fcnt = fcnt
+            elif last_fcnt is None or fcnt > last_fcnt:
+                last_fcnt = fcnt
+        seen_us = to_us(upd.last_seen)
+        if current.last_seen is not None:
+            seen_us = max(seen_us, to_us(current.last_seen))
+        battery = upd.battery if upd.battery is not None and 0 <= upd.battery <= 1 else current.battery
+        rows.append((
+            seen_us, battery,
+            current.rssi if upd.rssi is None else upd.rssi,
+            current.snr if upd.snr is None else upd.snr,
+            current.gateways if upd.gateways is None else upd.gateways,
+            last_fcnt, resets, tenant, upd.device_id,
+        ))
+    session._many(  # type: ignore[attr-defined]
+        "UPDATE devices SET last_seen = ?, battery = ?, rssi = ?, snr = ?, gateways = ?, last_fcnt = ?, "
+        "fcnt_resets = ? WHERE tenant = ? AND device_id = ?",
+        rows,
+    )

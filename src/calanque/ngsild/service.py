@@ -92,7 +92,8 @@ class Broker:
         """Register a callable told about every committed change."""
         self.listeners.append(listener)
 
-    def _notify(self, changes: list[Change]) -> None:
+    def notify(self, changes: list[Change]) -> None:
+        """Tell the listeners about committed changes (the ingestion pipeline calls this too)."""
         if changes:
             for listener in list(self.listeners):
                 listener(changes)
@@ -130,7 +131,7 @@ class Broker:
             fresh = [e for e in entities if e["id"] not in skip]
             rows = [r for e in fresh for r in history_rows(e)]
             self._record(session, tenant, fresh, rows)
-        self._notify([Change(tenant, e["id"], "create", e, None, list(e.get("attrs", {}))) for e in fresh])
+        self.notify([Change(tenant, e["id"], "create", e, None, list(e.get("attrs", {}))) for e in fresh])
         return existing
 
     def get_entity(self, tenant: str, entity_id: str) -> dict:
@@ -161,7 +162,7 @@ class Broker:
                 self._record(session, tenant, [result.entity], history_rows(result.entity, result.updated))
         if result.changed:
             attrs = list(dict.fromkeys(a for a, _ in [*result.updated, *result.deleted]))
-            self._notify([Change(tenant, entity_id, operation, result.entity, previous, attrs)])
+            self.notify([Change(tenant, entity_id, operation, result.entity, previous, attrs)])
         return result
 
     def append_attrs(self, tenant: str, entity_id: str, body: Any, ctx: TermContext, *,
@@ -234,7 +235,7 @@ class Broker:
             result = algebra.delete_attr(previous, attr, dataset_id=dataset_id,
                                          delete_all=delete_all, now=now)
             session.update_entities(tenant, [result.entity])
-        self._notify([Change(tenant, entity_id, "update", result.entity, previous, [attr])])
+        self.notify([Change(tenant, entity_id, "update", result.entity, previous, [attr])])
 
     def delete_entity(self, tenant: str, entity_id: str) -> None:
         """DELETE /entities/{id}."""
@@ -244,7 +245,7 @@ class Broker:
             if previous is None:
                 raise ResourceNotFound(f"entity '{entity_id}' does not exist")
             session.delete_entities(tenant, [entity_id])
-        self._notify([Change(tenant, entity_id, "delete", None, previous, list(previous.get("attrs", {})))])
+        self.notify([Change(tenant, entity_id, "delete", None, previous, list(previous.get("attrs", {})))])
 
     # helpers for payloads ----------------------------------------------------------------
     def _attrs_payload(self, body: Any, ctx: TermContext, now: str, *, merge: bool = False,
@@ -368,7 +369,7 @@ class Broker:
                                       list(dict.fromkeys(a for a, _ in result.updated))))
             session.update_entities(tenant, updated_docs)
             self._record(session, tenant, changed, rows)
-        self._notify(changes)
+        self.notify(changes)
 
     def batch_update(self, tenant: str, bodies: Any, ctx: TermContext, *, no_overwrite: bool = False) -> BatchOutcome:
         """POST /entityOperations/update: append attributes to existing entities."""
@@ -422,7 +423,7 @@ class Broker:
                                       list(dict.fromkeys(a for a, _ in result.updated))))
             session.update_entities(tenant, docs)
             self._record(session, tenant, docs, rows)
-        self._notify(changes)
+        self.notify(changes)
         return outcome
 
     def batch_delete(self, tenant: str, ids: Any) -> BatchOutcome:
@@ -444,6 +445,6 @@ class Broker:
                 outcome.success.append(entity_id)
             else:
                 outcome.errors.append((entity_id, ResourceNotFound(f"entity '{entity_id}' does not exist")))
-        self._notify([Change(tenant, i, "delete", None, previous.get(i)) for i in deleted])
+        self.notify([Change(tenant, i, "delete", None, previous.get(i)) for i in deleted])
         return outcome
 

@@ -277,7 +277,7 @@ class TemporalService:
             created = s.temporal_entity(tenant, entity["id"]) is None
             s.add_history(tenant, rows)
             s.upsert_temporal_entities(tenant, [entity])
-        self.broker._notify([Change(tenant, entity["id"], "temporal", None, None, list(entity["attrs"]))])
+        self.broker.notify([Change(tenant, entity["id"], "temporal", None, None, list(entity["attrs"]))])
         return created
 
     def append(self, tenant: str, entity_id: str, body: Any, ctx: TermContext) -> None:

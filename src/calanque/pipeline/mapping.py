@@ -15,6 +15,7 @@ device did not provide.
 from __future__ import annotations
 
 import math
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -56,10 +57,28 @@ def decode_full(uplink: Uplink, codec_name: str, script: str | None = None) -> D
     if uplink.f_port is None:
         raise DecodeFailure("the message has no fPort, which the codec needs", uplink, codec_name)
     try:
-        codec = get_codec(codec_name, script=script)
+        codec = _codec(codec_name, script)
         return codec.decode_uplink(uplink.payload, uplink.f_port, recv_time=uplink.observed_at)
     except CodecError as err:
         raise DecodeFailure(str(err), uplink, codec_name) from err
+
+
+_local = threading.local()
+_CODEC_CACHE_SIZE = 256
+
+
+def _codec(name: str, script: str | None) -> Any:
+    """A codec instance reused per thread (a JS codec compiles its script once, not per uplink)."""
+    cache: dict[tuple[str, str | None], Any] | None = getattr(_local, "codecs", None)
+    if cache is None:
+        cache = _local.codecs = {}
+    key = (name, script)
+    codec = cache.get(key)
+    if codec is None:
+        if len(cache) >= _CODEC_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        codec = cache[key] = get_codec(name, script=script)
+    return codec
 
 
 def decode(uplink: Uplink, codec_name: str, script: str | None = None) -> dict[str, Any]:

@@ -102,8 +102,8 @@ class Session(abc.ABC):
         """Insert new entities; return the ids that already existed (and were not inserted)."""
 
     @abc.abstractmethod
-    def update_entities(self, tenant: str, entities: Sequence[dict]) -> None:
-        """Overwrite existing entities with new canonical documents."""
+    def update_entities(self, tenant: str, entities: Sequence[dict], *, reindex: bool = True) -> None:
+        """Overwrite existing entities with new canonical documents (reindex=False: index rows unchanged)."""
 
     @abc.abstractmethod
     def delete_entities(self, tenant: str, ids: Sequence[str]) -> list[str]:

@@ -221,10 +221,20 @@ class SqlSession(Session):
                 out[entity_id] = seq
         return out
 
-    def update_entities(self, tenant: str, entities: Sequence[dict]) -> None:
-        """Overwrite existing entities with new canonical documents (the last one wins for a repeated id)."""
+    def update_entities(self, tenant: str, entities: Sequence[dict], *, reindex: bool = True) -> None:
+        """Overwrite existing entities with new canonical documents (the last one wins for a repeated id).
+
+        ``reindex=False`` keeps the type/attribute/geo index rows: only for callers that know the
+        entities' types, attribute names and types and geo-properties are unchanged (ingestion).
+        """
         entities = list({e["id"]: e for e in entities}.values())
         if not entities:
+            return
+        if not reindex:
+            self._many(
+                f"UPDATE entities SET doc = {self._json_param()} WHERE tenant = ? AND id = ?",
+                [(self._dump(e), tenant, e["id"]) for e in entities],
+            )
             return
         seqs = self._seqs(tenant, [e["id"] for e in entities])
         self._many(

@@ -18,6 +18,7 @@ from calanque.field.codecs.devices.milesight_vs350 import MilesightVs350Codec
 from calanque.field.codecs.devices.milesight_ws302 import MilesightWs302Codec
 from calanque.field.codecs.devices.milesight_ws558 import MilesightWs558Codec
 from calanque.field.codecs.js import JsCodec
+from calanque.field.codecs.json_codec import JsonCodec
 
 __all__ = [
     "ByteReader",
@@ -82,6 +83,7 @@ for _factory in (
     MilesightVs350Codec,
     MilesightWs558Codec,
     CalanqueStreetlightCodec,
+    JsonCodec,
 ):
     register_codec(_factory.name, _factory)
 register_codec("js", JsCodec, takes_script=True)

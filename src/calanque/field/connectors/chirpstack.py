@@ -186,9 +186,14 @@ def _device_event(kind: EventKind, data: dict[str, Any], common: dict[str, Any],
 
 
 def downlink_command(
-    dev_eui: str, f_port: int, payload: bytes, confirmed: bool = False, *, application_id: str
+    dev_eui: str, f_port: int, payload: bytes, confirmed: bool = False, *, application_id: str,
+    queue_item_id: str | None = None,
 ) -> tuple[str, bytes]:
-    """Return the MQTT (topic, JSON body) that enqueues ``payload`` on ``f_port`` for ``dev_eui``."""
+    """Return the MQTT (topic, JSON body) that enqueues ``payload`` on ``f_port`` for ``dev_eui``.
+
+    ``queue_item_id`` (a UUID) becomes the queue item's id, which ChirpStack repeats as
+    ``queueItemId`` in the ``txack`` and ``ack`` events of this downlink.
+    """
     eui = r.hex_eui(dev_eui, "dev_eui")
     if not application_id or "/" in application_id:
         raise ValueError(f"application_id must be a non-empty id without '/', got {application_id!r}")
@@ -196,10 +201,12 @@ def downlink_command(
         raise ValueError(f"f_port must be an application port 1..223, got {f_port!r}")
     if not isinstance(payload, bytes | bytearray):
         raise ValueError(f"payload must be bytes, got {type(payload).__name__}")
-    body = {
+    body: dict[str, Any] = {
         "devEui": eui,
         "confirmed": bool(confirmed),
         "fPort": f_port,
         "data": base64.b64encode(bytes(payload)).decode("ascii"),
     }
+    if queue_item_id is not None:
+        body = {"id": queue_item_id, **body}
     return f"application/{application_id}/device/{eui}/command/down", orjson.dumps(body)

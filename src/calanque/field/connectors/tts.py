@@ -203,8 +203,13 @@ def downlink_push(
     payload: bytes,
     confirmed: bool = False,
     priority: str = "NORMAL",
+    correlation_ids: list[str] | None = None,
 ) -> tuple[str, bytes]:
-    """Return the MQTT (topic, JSON body) that pushes ``payload`` on ``f_port`` to the device's queue."""
+    """Return the MQTT (topic, JSON body) that pushes ``payload`` on ``f_port`` to the device's queue.
+
+    ``correlation_ids`` are attached to the downlink; The Things Stack repeats them in the
+    ``down/sent``, ``down/ack``, ``down/nack`` and ``down/failed`` messages of that downlink.
+    """
     for name, value in (("application_id", application_id), ("tenant_id", tenant_id), ("device_id", device_id)):
         if not isinstance(value, str) or not value or any(c in value for c in "/@+#"):
             raise ValueError(f"{name} must be a non-empty id without '/', '@', '+' or '#', got {value!r}")
@@ -221,6 +226,7 @@ def downlink_push(
                 "frm_payload": base64.b64encode(bytes(payload)).decode("ascii"),
                 "priority": priority,
                 "confirmed": bool(confirmed),
+                **({"correlation_ids": list(correlation_ids)} if correlation_ids else {}),
             }
         ]
     }
