@@ -1,7 +1,9 @@
 """Environmental noise indicators computed from a series of LAeq samples.
 
 Input series are ``Sequence[tuple[datetime, float]]``: aware datetimes (any zone, any order)
-and A-weighted equivalent levels in dB(A), one per sample, at any sampling interval.
+and A-weighted equivalent levels in dB(A), one per sample, at any sampling interval; or, faster,
+a :class:`Samples` pair of arrays (POSIX seconds, levels), which is what the HTTP API passes
+(one year of 1-min samples is computed with numpy, without one Python object per sample).
 
 Sample-duration convention
 --------------------------
@@ -50,13 +52,14 @@ Levels
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
-from statistics import median
+from operator import attrgetter, itemgetter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
 
 from calanque.ngsild.canonical import format_ts
 
@@ -69,8 +72,71 @@ PERIOD_NAMES = ("day", "evening", "night")
 NOMINAL_HOURS: Mapping[str, float] = {"day": 12.0, "evening": 4.0, "night": 8.0}
 PENALTY_DB: Mapping[str, float] = {"day": 0.0, "evening": 5.0, "night": 10.0}
 _LEVEL_KEYS = {"day": "Lday", "evening": "Levening", "night": "Lnight"}
+_PERCENTILES = (("L10", 10.0), ("L50", 50.0), ("L90", 90.0))
+_LN10_OVER_10 = math.log(10.0) / 10.0
 
-Series = Sequence[tuple[datetime, float]]
+
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """A series as arrays: POSIX seconds and levels in dB(A), in any order; optionally durations.
+
+    The fast input of every function here: no Python object is built per sample. With
+    ``durations`` (seconds, one per sample) each sample covers ``[t, t + duration)``, truncated
+    at the next sample so that no time is counted twice; ``max_gap`` and ``sample_duration``
+    are then not accepted.
+    """
+
+    times: np.ndarray
+    levels: np.ndarray
+    durations: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        times = np.asarray(self.times, dtype=np.float64).reshape(-1)
+        levels = np.asarray(self.levels, dtype=np.float64).reshape(-1)
+        checked = [("timestamp", times), ("level", levels)]
+        durations = None
+        if self.durations is not None:
+            durations = np.asarray(self.durations, dtype=np.float64).reshape(-1)
+            checked.append(("duration", durations))
+        for name, values in checked[1:]:
+            if values.shape != times.shape:
+                raise ValueError(f"there are {times.size} timestamps but {values.size} {name}s")
+        for name, values in checked:
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise ValueError(f"sample #{int(bad[0])} has a non-finite {name} {values[bad[0]]}")
+        if durations is not None and (negative := np.flatnonzero(durations < 0)).size:
+            raise ValueError(f"sample #{int(negative[0])} has a negative duration {durations[negative[0]]}")
+        object.__setattr__(self, "times", times)
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "durations", durations)
+
+    @classmethod
+    def ending_at(cls, epoch_us: Sequence[int] | np.ndarray, levels: Sequence[float] | np.ndarray,
+                  period: float) -> Samples:
+        """Samples stamped at the *end* of their integration period of ``period`` seconds.
+
+        This is the platform's convention (docs/data-conventions.md): the sample observed at t
+        covers ``[t − period, t)``, shortened to ``[previous t, t)`` when the previous sample is
+        closer, so a device reporting more often than ``period`` is not counted twice and the
+        first sample after an outage covers only its own period. Of samples sharing one time
+        stamp, the last one given is kept.
+        """
+        if not (math.isfinite(period) and period > 0):
+            raise ValueError(f"the integration period must be a positive number of seconds, got {period}")
+        ends = np.asarray(epoch_us, dtype=np.int64)
+        values = np.asarray(levels, dtype=np.float64)
+        if ends.shape != values.shape:
+            raise ValueError(f"there are {ends.size} timestamps but {values.size} levels")
+        order = np.argsort(ends, kind="stable")
+        ends, values = ends[order], values[order]
+        last_of_ties = np.append(ends[1:] != ends[:-1], True) if ends.size else np.ones(0, dtype=bool)
+        ends, values = ends[last_of_ties] / 1e6, values[last_of_ties]
+        durations = np.minimum(np.diff(ends, prepend=-math.inf), period)
+        return cls(ends - durations, values, durations)
+
+
+Series = Sequence[tuple[datetime, float]] | Samples
 
 
 def _epoch(dt: datetime, what: str) -> float:
@@ -92,7 +158,7 @@ def _seconds(value: timedelta | None, what: str) -> float | None:
     return seconds
 
 
-def _zone(tz: str) -> ZoneInfo:
+def time_zone(tz: str) -> ZoneInfo:
     """Resolve an IANA time-zone name."""
     try:
         return ZoneInfo(tz)
@@ -109,64 +175,188 @@ def _scheme(periods: str) -> tuple[int, int, int]:
                          f"expected one of {sorted(PERIOD_SCHEMES)}") from None
 
 
-class _Timeline:
-    """Non-overlapping sample intervals sorted by time (POSIX seconds)."""
+def _explain(items: Sequence[Any]) -> None:
+    """Raise the error describing the first malformed (datetime, level) sample."""
+    for index, item in enumerate(items):
+        try:
+            when, level = item
+        except (TypeError, ValueError):
+            raise ValueError(f"sample #{index} must be a (datetime, level) pair, got {item!r}") from None
+        _epoch(when, f"sample #{index} timestamp")
+        try:
+            level = float(level)
+        except (TypeError, ValueError):
+            raise ValueError(f"sample #{index} at {when} has a non-numeric level {level!r}") from None
+        if not math.isfinite(level):
+            raise ValueError(f"sample #{index} at {when} has a non-finite level {level}")
+    raise ValueError("the series is not a sequence of (aware datetime, finite level) pairs")
 
-    def __init__(self, series: Iterable[tuple[datetime, float]], max_gap: timedelta | None,
-                 sample_duration: timedelta | None) -> None:
+
+def _arrays(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """POSIX seconds and levels of a series, validated (aware datetimes, finite levels)."""
+    if isinstance(series, Samples):
+        return series.times, series.levels
+    items = series if isinstance(series, Sequence) else list(series)
+    n = len(items)
+    try:
+        whens = list(map(itemgetter(0), items))
+        levels = np.fromiter(map(itemgetter(1), items), dtype=np.float64, count=n)
+        well_formed = (
+            set(map(len, items)) <= {2}
+            and all(issubclass(kind, datetime) for kind in set(map(type, whens)))
+            and None not in set(map(attrgetter("tzinfo"), whens))
+            and bool(np.isfinite(levels).all())
+        )
+        times = np.fromiter(map(datetime.timestamp, whens), dtype=np.float64, count=n) if well_formed else None
+    except (TypeError, ValueError, IndexError, KeyError):
+        well_formed, times = False, None
+    if not well_formed or times is None:
+        _explain(items)
+    return times, levels
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Clipped intervals of one time window: durations (s), levels (dB) and 10^(L/10)."""
+
+    durations: np.ndarray
+    levels: np.ndarray
+    energy: np.ndarray
+
+    def covered(self) -> float:
+        """Seconds covered by samples."""
+        return float(self.durations.sum())
+
+    def dose(self) -> float:
+        """Σ d·10^(L/10): the energy dose (seconds times relative intensity)."""
+        return float(np.dot(self.durations, self.energy))
+
+    def stats(self, span: float) -> dict[str, Any]:
+        """LAeq, L10/L50/L90, sample count and coverage of this window over a span of seconds."""
+        covered = self.covered()
+        out: dict[str, Any] = {"LAeq": _level(self.dose(), covered)}
+        out.update(zip((k for k, _ in _PERCENTILES), _exceeded(self.durations, self.levels,
+                                                                [p for _, p in _PERCENTILES]), strict=True))
+        out["samples"] = int(self.durations.size)
+        out["coverage"] = covered / span if span > 0 else 0.0
+        return out
+
+
+_EMPTY = np.empty(0)
+_NO_WINDOW = _Window(_EMPTY, _EMPTY, _EMPTY)
+
+
+class _Timeline:
+    """Non-overlapping sample intervals sorted by time (POSIX seconds), as arrays."""
+
+    def __init__(self, series: Series, max_gap: timedelta | None, sample_duration: timedelta | None) -> None:
         if max_gap is not None and sample_duration is not None:
             raise ValueError("pass either max_gap or sample_duration, not both: "
                              "with an explicit sample_duration no gap detection is needed")
         gap_s = _seconds(max_gap, "max_gap")
         fixed_s = _seconds(sample_duration, "sample_duration")
-        points: list[tuple[float, float]] = []
-        for index, item in enumerate(series):
-            try:
-                when, level = item
-            except (TypeError, ValueError):
-                raise ValueError(f"sample #{index} must be a (datetime, level) pair, got {item!r}") from None
-            level = float(level)
-            if not math.isfinite(level):
-                raise ValueError(f"sample #{index} at {when} has a non-finite level {level}")
-            points.append((_epoch(when, f"sample #{index} timestamp"), level))
-        points.sort(key=lambda p: p[0])
-        stamps = [p[0] for p in points]
-        steps = [b - a for a, b in pairwise(stamps) if b > a]
-        if fixed_s is not None:
-            nominal, cap = fixed_s, math.inf
-        elif steps:
-            nominal = median(steps)
+        given = series.durations if isinstance(series, Samples) else None
+        if given is not None and (gap_s is not None or fixed_s is not None):
+            raise ValueError("these samples carry their own durations: pass neither max_gap nor sample_duration")
+        stamps, levels = _arrays(series)
+        steps = np.diff(stamps)
+        if steps.size and not (steps >= 0).all():
+            order = np.argsort(stamps, kind="stable")  # ties keep their input order
+            stamps, levels = stamps[order], levels[order]
+            given = given[order] if given is not None else None
+            steps = np.diff(stamps)
+        if given is not None:
+            fixed, nominal, cap = given[:-1], (given[-1] if given.size else 0.0), math.inf
+        elif fixed_s is not None:
+            fixed, nominal, cap = fixed_s, fixed_s, math.inf
+        elif (positive := steps[steps > 0]).size:
+            fixed, nominal = None, float(np.median(positive))
             cap = gap_s if gap_s is not None else 3.0 * nominal
             nominal = min(nominal, cap)
         else:
-            nominal, cap = 0.0, 0.0
-        self.starts: list[float] = []
-        self.ends: list[float] = []
-        self.levels: list[float] = []
-        for i, (start, level) in enumerate(points):
-            if i + 1 < len(points):
-                step = stamps[i + 1] - start
-                if fixed_s is not None:
-                    duration = min(step, fixed_s)
-                else:
-                    duration = step if step <= cap else nominal
+            fixed, nominal, cap = None, 0.0, 0.0
+        durations = np.empty_like(stamps)
+        if stamps.size:
+            if fixed is not None:
+                durations[:-1] = np.minimum(steps, fixed)
             else:
-                duration = nominal
-            if duration > 0:
-                self.starts.append(start)
-                self.ends.append(start + duration)
-                self.levels.append(level)
+                durations[:-1] = np.where(steps <= cap, steps, nominal)
+            durations[-1] = nominal
+        keep = durations > 0
+        if not keep.all():
+            stamps, durations, levels = stamps[keep], durations[keep], levels[keep]
+        self.starts = stamps
+        self.durations = durations
+        self.ends = stamps + durations
+        self.levels = levels
+        self.energy = np.exp(levels * _LN10_OVER_10)
 
-    def clip(self, a: float, b: float) -> list[tuple[float, float]]:
-        """Return (duration, level) of every interval overlapping [a, b), clipped to it."""
-        out: list[tuple[float, float]] = []
-        i = bisect_right(self.ends, a)
-        while i < len(self.starts) and self.starts[i] < b:
-            d = min(self.ends[i], b) - max(self.starts[i], a)
-            if d > 0:
-                out.append((d, self.levels[i]))
-            i += 1
-        return out
+    def window(self, a: float, b: float) -> _Window:
+        """The intervals overlapping [a, b), clipped to it."""
+        i0 = int(np.searchsorted(self.ends, a, side="right"))
+        i1 = int(np.searchsorted(self.starts, b, side="left"))
+        if i1 <= i0:
+            return _NO_WINDOW
+        durations = self.durations[i0:i1].copy()
+        durations[0] = min(self.ends[i0], b) - max(self.starts[i0], a)
+        durations[-1] = min(self.ends[i1 - 1], b) - max(self.starts[i1 - 1], a)
+        return _Window(durations, self.levels[i0:i1], self.energy[i0:i1])
+
+    def counts(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Number of intervals overlapping each window [starts[k], ends[k])."""
+        first = np.searchsorted(self.ends, starts, side="right")
+        stop = np.searchsorted(self.starts, ends, side="left")
+        return np.maximum(stop - first, 0)
+
+    def segment_sums(self, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Covered seconds and energy dose of each segment [cuts[k], cuts[k+1]) (cuts non-decreasing).
+
+        Intervals are split at every cut falling inside them, so each piece lies in one segment
+        and every segment is summed on its own (no difference of running totals, no cancellation).
+        """
+        segments = max(cuts.size - 1, 0)
+        if segments == 0 or self.starts.size == 0:
+            return np.zeros(segments), np.zeros(segments)
+        host = np.searchsorted(self.starts, cuts, side="left") - 1
+        inside = (host >= 0) & (self.ends[np.maximum(host, 0)] > cuts)
+        hosts = host[inside]
+        at = hosts + 1
+        starts = np.insert(self.starts, at, cuts[inside])
+        ends = np.insert(self.ends, at, self.ends[hosts])
+        energy = np.insert(self.energy, at, self.energy[hosts])
+        ends[:-1] = np.minimum(ends[:-1], starts[1:])
+        durations = ends - starts
+        bounds = np.searchsorted(starts, cuts, side="left")
+        empty = bounds[:-1] == bounds[1:]
+        covered = np.add.reduceat(np.append(durations, 0.0), bounds)[:-1]
+        dose = np.add.reduceat(np.append(durations * energy, 0.0), bounds)[:-1]
+        covered[empty] = 0.0
+        dose[empty] = 0.0
+        return covered, dose
+
+
+def _level(dose: float, covered: float) -> float | None:
+    """10·log10(dose / covered), None when nothing is covered."""
+    if covered <= 0:
+        return None
+    return 10.0 * math.log10(dose / covered)
+
+
+def _exceeded(durations: np.ndarray, levels: np.ndarray, percents: Sequence[float]) -> list[float | None]:
+    """Levels exceeded during `percents` % of the time: inverse of the weighted distribution function."""
+    for percent in percents:
+        if not 0 <= percent <= 100:
+            raise ValueError(f"percent must be within 0..100, got {percent}")
+    if durations.size == 0:
+        return [None] * len(percents)
+    order = np.argsort(levels)  # the order among equal levels does not change the level returned
+    cumulated = np.cumsum(durations[order])
+    total = float(cumulated[-1])
+    if total <= 0:
+        return [None] * len(percents)
+    targets = np.array([(1.0 - p / 100.0) * total - 1e-9 * total for p in percents])
+    index = np.minimum(np.searchsorted(cumulated, targets, side="left"), order.size - 1)
+    return [float(v) for v in levels[order[index]]]
 
 
 def energy_average(levels: Iterable[tuple[float, float]]) -> float | None:
@@ -180,19 +370,9 @@ def energy_average(levels: Iterable[tuple[float, float]]) -> float | None:
 
 def exceeded_level(pairs: Sequence[tuple[float, float]], percent: float) -> float | None:
     """Level exceeded during `percent` % of the time, from (duration, level) pairs."""
-    if not 0 <= percent <= 100:
-        raise ValueError(f"percent must be within 0..100, got {percent}")
-    total = math.fsum(d for d, _ in pairs)
-    if total <= 0:
-        return None
-    target = (1.0 - percent / 100.0) * total - 1e-9 * total
-    cumulated = 0.0
-    ordered = sorted(pairs, key=lambda p: p[1])
-    for duration, level in ordered:
-        cumulated += duration
-        if cumulated >= target:
-            return level
-    return ordered[-1][1]
+    durations = np.array([d for d, _ in pairs], dtype=np.float64)
+    levels = np.array([lvl for _, lvl in pairs], dtype=np.float64)
+    return _exceeded(durations, levels, [percent])[0]
 
 
 def lden_from_levels(lday: float, levening: float, lnight: float) -> float:
@@ -207,7 +387,7 @@ def lden_from_levels(lday: float, levening: float, lnight: float) -> float:
 def period_bounds(day: date, periods: PeriodScheme = "fr",
                   tz: str = "Europe/Paris") -> dict[str, tuple[datetime, datetime]]:
     """UTC [start, end) of the day, evening and night periods of a local date (night ends next morning)."""
-    zone = _zone(tz)
+    zone = time_zone(tz)
     day_h, evening_h, night_h = _scheme(periods)
     nxt = day + timedelta(days=1)
 
@@ -227,20 +407,8 @@ def laeq(series: Series, start: datetime, end: datetime, *, max_gap: timedelta |
     a, b = _epoch(start, "start"), _epoch(end, "end")
     if b <= a:
         raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
-    return energy_average(_Timeline(series, max_gap, sample_duration).clip(a, b))
-
-
-def _window_stats(pairs: Sequence[tuple[float, float]], span: float) -> dict[str, Any]:
-    """LAeq, percentile levels, sample count and coverage of clipped (duration, level) pairs."""
-    covered = math.fsum(d for d, _ in pairs)
-    return {
-        "LAeq": energy_average(pairs),
-        "L10": exceeded_level(pairs, 10),
-        "L50": exceeded_level(pairs, 50),
-        "L90": exceeded_level(pairs, 90),
-        "samples": len(pairs),
-        "coverage": covered / span if span > 0 else 0.0,
-    }
+    covered, dose = _Timeline(series, max_gap, sample_duration).segment_sums(np.array([a, b]))
+    return _level(float(dose[0]), float(covered[0]))
 
 
 def _clock(periods: str) -> dict[str, str]:
@@ -250,33 +418,52 @@ def _clock(periods: str) -> dict[str, str]:
     return {name: f"{s:02d}:00-{e:02d}:00" for name, (s, e) in bounds.items()}
 
 
-def _day_levels(timeline: _Timeline, day: date, periods: PeriodScheme, tz: str, a: float, b: float
-                ) -> dict[str, Any]:
-    """Per-period levels and Lden of one local date, with periods clipped to [a, b)."""
-    bounds = period_bounds(day, periods, tz)
-    labels = _clock(periods)
-    row: dict[str, Any] = {"pairs": {}, "span": {}, "covered": {}}
-    missing = []
-    for name in PERIOD_NAMES:
-        ps, pe = bounds[name][0].timestamp(), bounds[name][1].timestamp()
-        lo, hi = max(ps, a), min(pe, b)
-        pairs = timeline.clip(lo, hi) if hi > lo else []
-        row["pairs"][name] = pairs
-        row["span"][name] = max(hi - lo, 0.0)
-        row["covered"][name] = math.fsum(d for d, _ in pairs)
-        row[_LEVEL_KEYS[name]] = energy_average(pairs)
-        row[f"hours_{name}"] = (pe - ps) / 3600.0
-        if row[_LEVEL_KEYS[name]] is None:
-            missing.append(f"{name} ({labels[name]})")
-    if missing:
-        row["Lden"] = None
-        row["lden_reason"] = (f"Lden undefined for {day.isoformat()}: no data in the "
-                              + " and ".join(missing) + " period" + ("s" if len(missing) > 1 else ""))
-    else:
-        row["Lden"] = lden_from_levels(row["Lday"], row["Levening"], row["Lnight"])
-        row["lden_reason"] = None
-    row["window"] = (bounds["day"][0], bounds["night"][1])
-    return row
+class _PeriodTable:
+    """Day, evening and night periods of consecutive local dates, with their covered time and dose.
+
+    Row k is date ``first + k``; columns are day, evening, night. Periods are clipped to [a, b).
+    """
+
+    def __init__(self, timeline: _Timeline, first: date, last: date, periods: PeriodScheme, tz: str,
+                 a: float = -math.inf, b: float = math.inf) -> None:
+        zone = time_zone(tz)
+        hours = _scheme(periods)
+        self.days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+        n = len(self.days)
+        # Period starts of every date, then the day start of the date after the last (the last night's end).
+        cuts = np.empty(3 * n + 1)
+        for k, day in enumerate([*self.days, last + timedelta(days=1)]):
+            for j, hour in enumerate(hours if k < n else hours[:1]):
+                cuts[3 * k + j] = datetime.combine(day, time(hour), tzinfo=zone).timestamp()
+        self.cuts = cuts
+        clipped = np.clip(cuts, a, b)
+        covered, dose = timeline.segment_sums(clipped)
+        self.covered = covered.reshape(n, 3)
+        self.dose = dose.reshape(n, 3)
+        self.span = np.diff(clipped).reshape(n, 3)
+        self.hours = np.diff(cuts).reshape(n, 3) / 3600.0
+        self.labels = _clock(periods)
+
+    def levels(self, k: int) -> dict[str, Any]:
+        """Lday, Levening, Lnight and Lden of row k, with the reason when Lden is undefined."""
+        row: dict[str, Any] = {}
+        missing = []
+        for j, name in enumerate(PERIOD_NAMES):
+            row[_LEVEL_KEYS[name]] = _level(float(self.dose[k, j]), float(self.covered[k, j]))
+            if row[_LEVEL_KEYS[name]] is None:
+                missing.append(f"{name} ({self.labels[name]})")
+        if missing:
+            row["Lden"] = None
+            row["lden_reason"] = (f"Lden undefined for {self.days[k].isoformat()}: no data in the "
+                                  + " and ".join(missing) + " period" + ("s" if len(missing) > 1 else ""))
+        else:
+            row["Lden"] = lden_from_levels(row["Lday"], row["Levening"], row["Lnight"])
+            row["lden_reason"] = None
+        return row
+
+    def window(self, k: int) -> tuple[float, float]:
+        """POSIX seconds of the start of row k's day period and the end of its night."""
+        return float(self.cuts[3 * k]), float(self.cuts[3 * k + 3])
 
 
 def daily_indicators(series: Series, start_day: date, end_day: date, periods: PeriodScheme = "fr",
@@ -292,22 +479,21 @@ def daily_indicators(series: Series, start_day: date, end_day: date, periods: Pe
     if end_day < start_day:
         raise ValueError(f"end_day {end_day} is before start_day {start_day}")
     timeline = _Timeline(series, max_gap, sample_duration)
+    table = _PeriodTable(timeline, start_day, end_day, periods, tz)
     rows = []
-    day = start_day
-    while day <= end_day:
-        levels = _day_levels(timeline, day, periods, tz, -math.inf, math.inf)
-        ws, we = levels["window"]
-        stats = _window_stats(timeline.clip(ws.timestamp(), we.timestamp()), (we - ws).total_seconds())
-        row: dict[str, Any] = {"day": day.isoformat(), "start": format_ts(ws), "end": format_ts(we)}
+    for k, day in enumerate(table.days):
+        ws, we = table.window(k)
+        levels = table.levels(k)
+        row: dict[str, Any] = {"day": day.isoformat(), "start": format_ts(datetime.fromtimestamp(ws, UTC)),
+                               "end": format_ts(datetime.fromtimestamp(we, UTC))}
         row.update({key: levels[key] for key in ("Lday", "Levening", "Lnight", "Lden")})
-        row.update(stats)
-        for name in PERIOD_NAMES:
-            span = levels["span"][name]
-            row[f"coverage_{name}"] = levels["covered"][name] / span if span > 0 else 0.0
-            row[f"hours_{name}"] = levels[f"hours_{name}"]
+        row.update(timeline.window(ws, we).stats(we - ws))
+        for j, name in enumerate(PERIOD_NAMES):
+            span = float(table.span[k, j])
+            row[f"coverage_{name}"] = float(table.covered[k, j]) / span if span > 0 else 0.0
+            row[f"hours_{name}"] = float(table.hours[k, j])
         row["lden_reason"] = levels["lden_reason"]
         rows.append(row)
-        day += timedelta(days=1)
     return rows
 
 
@@ -320,51 +506,46 @@ def lden_report(series: Series, start: datetime, end: datetime, periods: PeriodS
     Lden is the energy average of the daily Lden of each local date whose Lden cycle overlaps
     the range (periods clipped to the range); dates lacking data in a period are excluded and
     listed in ``lden_days_excluded``; ``lden_reason`` explains any exclusion or why Lden is None.
+    ``daily`` lists, for each of those dates, its Lday, Levening, Lnight and Lden (periods clipped).
     """
     a, b = _epoch(start, "start"), _epoch(end, "end")
     if b <= a:
         raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
-    zone = _zone(tz)
+    zone = time_zone(tz)
     _scheme(periods)
     timeline = _Timeline(series, max_gap, sample_duration)
     report: dict[str, Any] = {"start": format_ts(start), "end": format_ts(end), "periods": periods, "tz": tz}
-    report.update(_window_stats(timeline.clip(a, b), b - a))
+    report.update(timeline.window(a, b).stats(b - a))
 
-    pooled: dict[str, list[tuple[float, float]]] = {name: [] for name in PERIOD_NAMES}
-    spans = dict.fromkeys(PERIOD_NAMES, 0.0)
-    covered = dict.fromkeys(PERIOD_NAMES, 0.0)
-    daily: list[float] = []
+    table = _PeriodTable(timeline, start.astimezone(zone).date() - timedelta(days=1),
+                         end.astimezone(zone).date(), periods, tz, a, b)
+    overlapping = [k for k in range(len(table.days)) if table.window(k)[0] < b and table.window(k)[1] > a]
+    daily: list[dict[str, Any]] = []
     excluded: list[dict[str, str]] = []
-    day = start.astimezone(zone).date() - timedelta(days=1)
-    last = end.astimezone(zone).date()
-    while day <= last:
-        levels = _day_levels(timeline, day, periods, tz, a, b)
-        ws, we = levels["window"]
-        if ws.timestamp() < b and we.timestamp() > a:
-            for name in PERIOD_NAMES:
-                pooled[name].extend(levels["pairs"][name])
-                spans[name] += levels["span"][name]
-                covered[name] += levels["covered"][name]
-            if levels["Lden"] is None:
-                excluded.append({"day": day.isoformat(), "reason": levels["lden_reason"]})
-            else:
-                daily.append(levels["Lden"])
-        day += timedelta(days=1)
-
-    for name in PERIOD_NAMES:
-        report[_LEVEL_KEYS[name]] = energy_average(pooled[name])
-        report[f"coverage_{name}"] = covered[name] / spans[name] if spans[name] > 0 else 0.0
-    report["Lden"] = energy_average((1.0, value) for value in daily)
-    report["lden_days"] = len(daily)
+    for k in overlapping:
+        levels = table.levels(k)
+        day = table.days[k].isoformat()
+        daily.append({"day": day, **{key: levels[key] for key in ("Lday", "Levening", "Lnight", "Lden")}})
+        if levels["Lden"] is None:
+            excluded.append({"day": day, "reason": levels["lden_reason"]})
+    for j, name in enumerate(PERIOD_NAMES):
+        covered = float(table.covered[overlapping, j].sum())
+        span = float(table.span[overlapping, j].sum())
+        report[_LEVEL_KEYS[name]] = _level(float(table.dose[overlapping, j].sum()), covered)
+        report[f"coverage_{name}"] = covered / span if span > 0 else 0.0
+    lden_values = [row["Lden"] for row in daily if row["Lden"] is not None]
+    report["Lden"] = energy_average((1.0, value) for value in lden_values)
+    report["lden_days"] = len(lden_values)
     report["lden_days_excluded"] = excluded
-    if not daily:
+    if not lden_values:
         report["lden_reason"] = ("Lden undefined: no local date in the range has data in all of its day, "
                                  "evening and night periods")
     elif excluded:
-        report["lden_reason"] = (f"Lden is the energy average of {len(daily)} daily value(s); "
+        report["lden_reason"] = (f"Lden is the energy average of {len(lden_values)} daily value(s); "
                                  f"{len(excluded)} date(s) excluded for missing periods")
     else:
         report["lden_reason"] = None
+    report["daily"] = daily
     return report
 
 
