@@ -48,13 +48,16 @@ def _serve_options(func):  # type: ignore[no-untyped-def]
               help="JSON file mapping @context URLs to local files, for offline deployments.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level.")
+@click.option("--mqtt", "mqtt_url", default=None, envvar="CALANQUE_MQTT_URL",
+              help="MQTT broker of the network servers, for downlink commands (mqtt://host:port).")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None, workers: int,
-          context_preload: Path | None, log_level: str) -> None:
+          context_preload: Path | None, log_level: str, mqtt_url: str | None) -> None:
     """Run the NGSI-LD API server (migrations run at start-up)."""
     import uvicorn
 
     _export_settings(host=host, port=port, data_dir=data_dir.resolve(), database_url=database_url,
-                     context_preload=context_preload.resolve() if context_preload else None, workers=workers)
+                     context_preload=context_preload.resolve() if context_preload else None, workers=workers,
+                     mqtt_url=mqtt_url)
     where = database_url or f"SQLite in {data_dir.resolve()}"
     click.echo(f"Calanque {__version__}: NGSI-LD API on http://{host}:{port}/ngsi-ld/v1 (store: {where})")
     click.echo(f"  API documentation: http://{host}:{port}/docs")
@@ -226,6 +229,124 @@ def deadletter_retry(ids: tuple[int, ...], retry_all: bool, data_dir: Path, data
     click.echo(f"{result['attempted']} retried, {result['resolved']} resolved, {len(result['failed'])} failed")
     if result["failed"]:
         sys.exit(1)
+
+
+# ingestion (calanque.pipeline) -----------------------------------------------------------------
+@main.command()
+@click.option("--mqtt", "mqtt_url", default="mqtt://127.0.0.1:1883", show_default=True, envvar="CALANQUE_MQTT_URL",
+              help="MQTT broker the network servers publish to.")
+@click.option("--connector", "connectors", multiple=True, default=("chirpstack", "tts"), show_default=True,
+              help="What to subscribe to: chirpstack, tts, or mqtt:<topic pattern> for generic JSON devices "
+                   "(e.g. mqtt:calanque/{tenant}/devices/{device}/up). Repeat for several.")
+@click.option("--client-id", default="calanque-ingest", show_default=True,
+              help="Stable MQTT client id: the broker keeps this worker's session (QoS 1) while it is down. "
+                   "Give each worker its own.")
+@click.option("--shared-group", default=None,
+              help="MQTT v5 shared-subscription group: workers of one group share the messages.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000),
+              help="Messages written per store transaction at most.")
+@click.option("--batch-wait", default=0.05, show_default=True, type=click.FloatRange(0, 5),
+              help="Seconds to wait for more messages before writing a partial batch.")
+@_store_options
+def ingest(mqtt_url: str, connectors: tuple[str, ...], client_id: str, shared_group: str | None,
+           batch_size: int, batch_wait: float, data_dir: Path, database_url: str | None, tenant: str) -> None:
+    """Run an MQTT ingest worker: network-server topics in, entities and history out.
+
+    Messages are acknowledged to the broker only once their batch is committed, on a persistent
+    session: stopping or killing the worker loses nothing. Run several with the same
+    --shared-group (and distinct --client-id) to share the load. Prints progress every 10 s.
+    """
+    import signal
+
+    from calanque.pipeline.ingest import Ingestor
+    from calanque.pipeline.mqtt_worker import MqttIngestWorker, Subscription
+    from calanque.usecases.registry import discover, parse_paths
+
+    try:
+        subscriptions = [Subscription.parse(c) for c in connectors]
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--connector") from err
+    store = _open_store(data_dir, database_url)
+    ingestor = Ingestor(store, usecases=discover(parse_paths(os.environ.get("CALANQUE_USECASE_PATHS"))))
+    worker = MqttIngestWorker(
+        ingestor, mqtt_url, subscriptions, tenant=tenant, client_id=client_id, shared_group=shared_group,
+        batch_size=batch_size, batch_wait=batch_wait,
+        progress=lambda stats: click.echo(f"[ingest] {stats.line()}"),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    click.echo(f"[ingest] {client_id}: {', '.join(connectors)} from {mqtt_url} into "
+               f"{database_url or data_dir.resolve()} (tenant '{tenant}')")
+    try:
+        stats = worker.run()
+    except KeyboardInterrupt:
+        worker.stop()
+        stats = worker.stats
+    except OSError as err:
+        raise click.ClickException(f"cannot reach the MQTT broker at {mqtt_url}: {err}") from err
+    finally:
+        store.close()
+    click.echo(f"[ingest] stopped: {stats.line()}")
+
+
+@main.group()
+def integrations() -> None:
+    """Manage integration keys: what HTTP pushes (ChirpStack, TTS webhooks, generic) authenticate with."""
+
+
+@integrations.command("create")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["chirpstack", "tts", "http"]), required=True,
+              help="Which ingestion endpoint the key opens.")
+@_store_options
+def integrations_create(name: str, kind: str, data_dir: Path, database_url: str | None, tenant: str) -> None:
+    """Create integration NAME for a tenant and print its key (shown only this once)."""
+    from calanque.ngsild.errors import NgsiLdError
+    from calanque.pipeline import integrations as integ
+
+    store = _open_store(data_dir, database_url)
+    try:
+        with store.session(write=True) as session:
+            record, key = integ.create_integration(session, name, kind, tenant)
+    except NgsiLdError as err:
+        raise click.ClickException(err.detail) from err
+    finally:
+        store.close()
+    click.echo(f"integration '{record.name}' ({record.kind}, tenant '{record.tenant}') created; its key, "
+               "shown only now:")
+    click.echo(key)
+
+
+@integrations.command("list")
+@_store_options
+def integrations_list(data_dir: Path, database_url: str | None, tenant: str) -> None:
+    """List integrations (name, kind, tenant, key prefix, last use)."""
+    from calanque.pipeline import integrations as integ
+
+    store = _open_store(data_dir, database_url)
+    try:
+        with store.session() as session:
+            found = integ.list_integrations(session)
+    finally:
+        store.close()
+    for i in found:
+        click.echo(f"{i.name}\t{i.kind}\ttenant='{i.tenant}'\t{i.key_prefix}…\tcreated {i.created_at:%Y-%m-%d}")
+
+
+@integrations.command("revoke")
+@click.argument("name")
+@_store_options
+def integrations_revoke(name: str, data_dir: Path, database_url: str | None, tenant: str) -> None:
+    """Revoke integration NAME: its key stops working at once."""
+    from calanque.pipeline import integrations as integ
+
+    store = _open_store(data_dir, database_url)
+    try:
+        with store.session(write=True) as session:
+            if not integ.revoke_integration(session, name):
+                raise click.ClickException(f"no integration named '{name}'")
+    finally:
+        store.close()
+    click.echo(f"integration '{name}' revoked")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,14 +15,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-# Milesight WS302, fPort 85: 01 75 5A = battery 90 %; 05 5B 05 = sound level, A-weighted, Fast;
-# L = 0x026F = 623 -> 62.3 dB, Leq = 0x0262 = 610 -> 61.0 dB, Lmax = 0x02F3 = 755 -> 75.5 dB (LE).
-WS302_FRAME = bytes.fromhex("01755a055b056f026202f302")
-# Same sensor, Leq = 0x0226 = 550 -> 55.0 dB, Lmax = 0x0280 = 640 -> 64.0 dB, L = 0x0230 -> 56.0 dB.
-WS302_QUIET = bytes.fromhex("01755a055b053002260280 02".replace(" ", ""))
+from tests.pipeline import helpers
+from tests.pipeline.helpers import APP_ID, WS302_FRAME, WS302_QUIET
+
 NOISE_ENTITY = "urn:ngsi-ld:NoiseLevelObserved:vieux-port"
 DEV_EUI = "70b3d57ed005a1b2"
-APP_ID = "0f3a2b4c-1d2e-4f50-8a9b-0c1d2e3f4a5b"
 LAEQ = "LAeq"
 
 
@@ -61,16 +58,8 @@ def noise_device(client: httpx.Client, network: str = "chirpstack", **changes: o
 
 def chirpstack_up(frame: bytes, f_cnt: int, at: datetime, dedup: str | None = None, rssi: float = -97.0,
                   f_port: int = 85, dev_eui: str = DEV_EUI) -> dict:
-    """A ChirpStack v4 `up` event as its HTTP integration posts it."""
-    return {
-        "deduplicationId": dedup or str(uuid.uuid4()),
-        "time": at.isoformat().replace("+00:00", "Z"),
-        "deviceInfo": {"tenantId": "52f14cd4-c6f1-4fbd-8f87-4025e1d49242", "applicationId": APP_ID,
-                       "deviceName": "ws302-vieux-port", "devEui": dev_eui},
-        "devAddr": "00189440", "fCnt": f_cnt, "fPort": f_port, "data": base64.b64encode(frame).decode(),
-        "rxInfo": [{"gatewayId": "0016c001f153a14c", "rssi": rssi, "snr": 7.5,
-                    "gwTime": at.isoformat().replace("+00:00", "Z")}],
-    }
+    """A ChirpStack v4 `up` event of the test's noise sensor."""
+    return helpers.chirpstack_up(frame, f_cnt, at, dev_eui, dedup, rssi, f_port)
 
 
 def entity(client: httpx.Client, entity_id: str = NOISE_ENTITY) -> dict:

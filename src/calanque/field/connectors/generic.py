@@ -2,7 +2,8 @@
 
 MQTT: a :class:`TopicPattern` such as ``city/+/sensors/{device}/data`` maps a topic to a
 device key; ``+`` matches one level, ``{name}`` captures one level (``{device}`` is
-required; ``{tenant}`` and ``{application}`` fill the matching Uplink fields) and a final
+required; ``{tenant}`` and ``{application}`` fill the matching Uplink fields, an empty
+``{tenant}`` level meaning the default tenant) and a final
 ``#`` matches the rest. The payload is a JSON object: either ``{"measurements": {...},
 "observedAt": ...}`` or a flat object of measurements with an optional ``observedAt`` or
 ``time`` member. HTTP: the body is ``{"device": "...", "observedAt": "...", "measurements": {...}}``.
@@ -63,7 +64,7 @@ class TopicPattern:
         found: dict[str, str] = {}
         for want, got in zip(pattern, levels, strict=True):
             if want.startswith("{") and want.endswith("}"):
-                if not got:
+                if not got and want != "{tenant}":  # an empty tenant level is the default tenant
                     return None
                 found[want[1:-1]] = got
             elif want != "+" and want != got:
