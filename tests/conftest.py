@@ -84,7 +84,15 @@ def make_store(backend: str, tmp_dir: Path, name: str):  # type: ignore[no-untyp
         return SqliteStore(str(tmp_dir / f"{name}.db"))
     from calanque.store.postgres import PostgresStore
 
-    return PostgresStore(fresh_pg_database(f"calanque_{name}_{worker_id()}"))
+    # the process id keeps concurrent test runs on one server (developers, CI) out of each other's way
+    return PostgresStore(fresh_pg_database(f"calanque_{name}_{worker_id()}_{os.getpid()}"))
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a test database created by fresh_pg_database."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def reset_store(store) -> None:  # type: ignore[no-untyped-def]
@@ -105,6 +113,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     yield opened
     for store in opened.values():
         store.close()
+        if store.dialect == "postgres":
+            drop_pg_database(store.url)
 
 
 @pytest.fixture(scope="session")

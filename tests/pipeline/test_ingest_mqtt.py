@@ -189,7 +189,7 @@ def _count_pg(url: str) -> int:
 
 def test_worker_killed_mid_stream_loses_nothing_and_stores_nothing_twice(mosquitto, tmp_path: Path) -> None:
     """SIGKILL an ingest worker process while 3 000 uplinks stream in; after restart each is stored once."""
-    from tests.conftest import fresh_pg_database
+    from tests.conftest import drop_pg_database, fresh_pg_database
 
     url = fresh_pg_database(f"calanque_sigkill_{os.getpid()}")
     from calanque.store.postgres import PostgresStore
@@ -253,3 +253,4 @@ def test_worker_killed_mid_stream_loses_nothing_and_stores_nothing_twice(mosquit
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=20)
+        drop_pg_database(url)
