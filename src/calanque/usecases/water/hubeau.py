@@ -3,7 +3,8 @@
 Documented at https://hubeau.eaufrance.fr/page/api-hydrometrie. A page is a JSON object
 ``{"count", "first", "last", "prev", "next", "api_version", "data": [...]}``; each row has
 ``code_station``, ``date_obs`` (ISO 8601 UTC), ``resultat_obs`` and ``grandeur_hydro``
-(``"H"`` water height in mm, ``"Q"`` discharge in l/s), plus qualification fields. The
+(``"H"`` water height in mm, ``"Q"`` discharge in l/s), plus qualification fields and the
+station's ``longitude``/``latitude`` (WGS84 degrees, kept on each observation). The
 server answers 206 while more pages remain and 200 on the last one; ``next`` is the URL of the
 following page carrying an opaque ``cursor`` query parameter, and is null on the last page.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
@@ -39,7 +40,7 @@ class HubEauError(Exception):
 
 @dataclass(frozen=True)
 class HydroObservation:
-    """One real-time hydrometric observation in SI units (H in m, Q in m³/s)."""
+    """One real-time hydrometric observation in SI units (H in m, Q in m³/s), with the station's position."""
 
     station: str
     observed_at: datetime
@@ -47,6 +48,8 @@ class HydroObservation:
     value: float
     unit: str
     qualification: str | None
+    longitude: float | None = field(default=None, compare=False)  # WGS84 degrees, when Hub'Eau gives them
+    latitude: float | None = field(default=None, compare=False)
 
 
 def _format_date(value: datetime, what: str) -> str:
@@ -81,8 +84,17 @@ def _parse_row(row: Any, index: int, url: str) -> HydroObservation | None:
         raise HubEauError(f"Hub'Eau row #{index} from {url} has an invalid date_obs: {exc}") from None
     divisor, unit = _CONVERSIONS[quantity]
     qualification = row.get("libelle_qualification_obs")
+    lon, lat = _coordinate(row.get("longitude"), 180.0), _coordinate(row.get("latitude"), 90.0)
     return HydroObservation(station, observed_at, quantity, raw / divisor, unit,
-                            qualification if isinstance(qualification, str) else None)
+                            qualification if isinstance(qualification, str) else None,
+                            lon if lat is not None else None, lat if lon is not None else None)
+
+
+def _coordinate(value: Any, bound: float) -> float | None:
+    """A longitude or latitude in degrees, or None when absent or out of range."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if -bound <= value <= bound else None
 
 
 def _read_page(response: httpx.Response) -> tuple[list[Any], str | None]:
