@@ -550,24 +550,37 @@ def _import(
     return ImportResult(rows=rows, errors=errors)
 
 
-def import_sites(path: str | Path) -> ImportResult[Site]:
-    """Import a ``site`` CSV (comma or semicolon separated, UTF-8), reporting each bad row by line."""
-    return _import("site", path)
+RowCheck = Callable[[dict[str, Any]], str | None]
 
 
-def import_channels(path: str | Path) -> ImportResult[Channel]:
-    """Import a ``channel`` CSV (comma or semicolon separated, UTF-8), reporting each bad row by line."""
-    return _import("channel", path)
+def import_sites(path: str | Path, check: RowCheck | None = None) -> ImportResult[Site]:
+    """Import a ``site`` CSV (comma or semicolon separated, UTF-8), reporting each bad row by line.
+
+    ``check``, when given, sees each row's values once they conform to the schema and returns
+    a reason to reject the row (reported on its line), or None to keep it.
+    """
+    return _import("site", path, check)
 
 
-def import_measures(path: str | Path, channels: Mapping[str, Channel] | None = None) -> ImportResult[Measure]:
+def import_channels(path: str | Path, check: RowCheck | None = None) -> ImportResult[Channel]:
+    """Import a ``channel`` CSV (comma or semicolon separated, UTF-8), reporting each bad row by line.
+
+    ``check`` as in :func:`import_sites`.
+    """
+    return _import("channel", path, check)
+
+
+def import_measures(
+    path: str | Path, channels: Mapping[str, Channel] | None = None, check: RowCheck | None = None
+) -> ImportResult[Measure]:
     """Import a ``measure`` CSV (comma or semicolon separated, UTF-8), reporting each bad row by line.
 
     With ``channels`` (by ``channel_id``, e.g. from :func:`import_channels`), a measure must
     refer to a known channel, and an empty ``end_datetime`` needs that channel's ``time_step``.
+    ``check`` as in :func:`import_sites`, run after the channel checks.
     """
     if channels is None:
-        return _import("measure", path)
+        return _import("measure", path, check)
 
     def check_channel(values: dict[str, Any]) -> str | None:
         """Check the measure's channel exists and gives a time step when the end is empty."""
@@ -579,7 +592,7 @@ def import_measures(path: str | Path, channels: Mapping[str, Channel] | None = N
                 f"end_datetime is empty and channel '{channel.channel_id}' has no time_step; "
                 "fill end_datetime or the channel's time_step"
             )
-        return None
+        return check(values) if check is not None else None
 
     return _import("measure", path, check_channel)
 
