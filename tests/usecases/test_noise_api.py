@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from calanque.usecases.noise.indicators import Samples, laeq
+from calanque.usecases.noise.indicators import Samples, laeq, lden_report
 
 NOISE = "urn:ngsi-ld:NoiseLevelObserved:"
 # 2026-06-10 is in CEST (UTC+2): the French periods of that date are, in UTC,
@@ -354,3 +354,15 @@ def test_samples_ending_at_keep_the_last_of_equal_stamps_and_reject_bad_input() 
     with pytest.raises(ValueError, match="neither max_gap nor sample_duration"):
         laeq(samples, datetime(2026, 6, 10, 9, tzinfo=UTC), datetime(2026, 6, 10, 11, tzinfo=UTC),
              sample_duration=timedelta(minutes=1))
+
+
+def test_percentile_levels_of_a_long_series() -> None:
+    # 100 000 one-second samples at 0, 1, …, 99 dB in turn: each level fills 1 % of the time.
+    # L90 is the lowest level with at least 10 % of the time at or below it: 9 dB;
+    # L50: 49 dB; L10: 89 dB. (Long series take the binned path of the percentile computation.)
+    n = 100_000
+    t0 = datetime(2026, 6, 10, tzinfo=UTC)
+    samples = Samples(t0.timestamp() + np.arange(n, dtype=np.float64), np.arange(n, dtype=np.float64) % 100)
+    report = lden_report(samples, t0, t0 + timedelta(seconds=n), sample_duration=timedelta(seconds=1))
+    assert (report["L10"], report["L50"], report["L90"]) == (89.0, 49.0, 9.0)
+    assert report["samples"] == n and report["coverage"] == pytest.approx(1.0)

@@ -128,8 +128,9 @@ class Samples:
         values = np.asarray(levels, dtype=np.float64)
         if ends.shape != values.shape:
             raise ValueError(f"there are {ends.size} timestamps but {values.size} levels")
-        order = np.argsort(ends, kind="stable")
-        ends, values = ends[order], values[order]
+        if ends.size > 1 and not (np.diff(ends) >= 0).all():
+            order = np.argsort(ends, kind="stable")
+            ends, values = ends[order], values[order]
         last_of_ties = np.append(ends[1:] != ends[:-1], True) if ends.size else np.ones(0, dtype=bool)
         ends, values = ends[last_of_ties] / 1e6, values[last_of_ties]
         durations = np.minimum(np.diff(ends, prepend=-math.inf), period)
@@ -342,21 +343,46 @@ def _level(dose: float, covered: float) -> float | None:
     return 10.0 * math.log10(dose / covered)
 
 
+_BINS = 4096
+
+
 def _exceeded(durations: np.ndarray, levels: np.ndarray, percents: Sequence[float]) -> list[float | None]:
-    """Levels exceeded during `percents` % of the time: inverse of the weighted distribution function."""
+    """Levels exceeded during `percents` % of the time: inverse of the weighted distribution function.
+
+    ``L_N`` is the first level, in increasing order, at which the cumulated duration reaches
+    (100 − N) % of the total (less 1e-9 of it, for rounding). Long series are not sorted as a
+    whole: their durations are summed in level bins, the bin holding each target is found, and
+    only that bin's samples are sorted; the bins follow the order of the levels, so the result
+    is the same as sorting everything.
+    """
     for percent in percents:
         if not 0 <= percent <= 100:
             raise ValueError(f"percent must be within 0..100, got {percent}")
     if durations.size == 0:
         return [None] * len(percents)
-    order = np.argsort(levels)  # the order among equal levels does not change the level returned
-    cumulated = np.cumsum(durations[order])
-    total = float(cumulated[-1])
+    total = float(durations.sum())
     if total <= 0:
         return [None] * len(percents)
-    targets = np.array([(1.0 - p / 100.0) * total - 1e-9 * total for p in percents])
-    index = np.minimum(np.searchsorted(cumulated, targets, side="left"), order.size - 1)
-    return [float(v) for v in levels[order[index]]]
+    targets = [(1.0 - p / 100.0) * total - 1e-9 * total for p in percents]
+    lo, hi = float(levels.min()), float(levels.max())
+    if durations.size <= _BINS or hi == lo:
+        order = np.argsort(levels)  # the order among equal levels does not change the level returned
+        cumulated = np.cumsum(durations[order])
+        index = np.minimum(np.searchsorted(cumulated, targets, side="left"), order.size - 1)
+        return [float(v) for v in levels[order[index]]]
+    bins = np.minimum(((levels - lo) * (_BINS / (hi - lo))).astype(np.int64), _BINS - 1)
+    cumulated = np.cumsum(np.bincount(bins, weights=durations, minlength=_BINS))
+    found: list[float | None] = []
+    for target in targets:
+        # The first bin reaching the target holds samples (the lowest and highest levels fill
+        # the first and last bins).
+        b = min(int(np.searchsorted(cumulated, target, side="left")), _BINS - 1)
+        members = np.flatnonzero(bins == b)
+        order = np.argsort(levels[members])
+        running = (float(cumulated[b - 1]) if b else 0.0) + np.cumsum(durations[members][order])
+        k = min(int(np.searchsorted(running, target, side="left")), order.size - 1)
+        found.append(float(levels[members][order[k]]))
+    return found
 
 
 def energy_average(levels: Iterable[tuple[float, float]]) -> float | None:
