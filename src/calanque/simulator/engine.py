@@ -165,8 +165,8 @@ def _jitter(dev: SimDevice, k: int) -> float:
 
 
 def slot_time(dev: SimDevice, k: int) -> datetime:
-    """When ``dev`` sends its reading number ``k`` (its frame counter)."""
-    return dev.installed_at + timedelta(seconds=dev.phase_s + k * dev.period_s + _jitter(dev, k))
+    """When ``dev`` sends its reading number ``k`` (its frame counter), to the millisecond."""
+    return dev.installed_at + timedelta(milliseconds=round((dev.phase_s + k * dev.period_s + _jitter(dev, k)) * 1000))
 
 
 def first_slot(dev: SimDevice, t: datetime) -> int:

@@ -413,7 +413,7 @@ def build_fleet(spec: FleetSpec) -> Fleet:
     for _ in range(spec.noise):
         place = b.pick_commune()
         lat, lon = b.point_in(place)
-        b.add("noise", place, lat, lon, f"{place.name} – noise network", NoiseParams(round(rng.uniform(0.5, 1.0), 3)))
+        b.add("noise", place, lat, lon, f"{place.name} – noise network", NoiseParams(round(rng.uniform(0.6, 1.0), 3)))
     isles = _build_isles(b, spec.containers)
     sites = _river_site_order()
     for i in range(spec.river):

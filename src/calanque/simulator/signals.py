@@ -4,9 +4,9 @@ Every function here depends only on its arguments (a device, an instant, the sce
 random parts are keyed draws (:mod:`._rand`), so a backfill and a live run produce the same
 value for the same device and time. Daily patterns follow local civil time (Europe/Paris).
 
-* Noise: LAeq moves between a night level (45–50 dB) and a day level (65–72 dB near heavy
-  traffic) along a traffic profile with rush-hour peaks at 8:15 and 18:00 on weekdays, and a
-  later, quieter day at weekends.
+* Noise: LAeq moves between a night level (47–50 dB) and a day level (65–70 dB, the sensors
+  stand near busy roads) along a traffic profile, 1.5 dB louder at the rush hours (8:15 and 18:00)
+  on weekdays; weekends start later and are 2 dB quieter.
 * Waste: a container fills during the day (8:00–21:00) at its own rate, faster after weekends
   for glass, and is emptied on its stream's collection days (:data:`fleet.COLLECTION_WEEKDAYS`)
   at its isle's collection time; the lid sensor reads the distance to the waste.
@@ -137,29 +137,35 @@ def battery_level(dev: SimDevice, t: datetime) -> float:
 
 
 # --- noise -------------------------------------------------------------------------------------
-def traffic_shape(t: datetime) -> float:
-    """Road-traffic noise shape 0 (night) .. 1 (busiest), in local time."""
+def traffic_shape(t: datetime) -> tuple[float, float]:
+    """(daytime plateau 0..1, rush-hour bump 0..1) of road traffic at ``t``, in local time."""
     h, weekend, _ = local_hour(t)
     if weekend:
-        plateau = _smoothstep((h - 8.0) / 3.0) * (1 - _smoothstep((h - 22.0) / 2.0))
-        return min(1.0, 0.8 * plateau + 0.1 * _gauss(h, 16.0, 3.0))
+        return _smoothstep((h - 8.0) / 3.0) * (1 - _smoothstep((h - 22.0) / 2.0)), 0.0
     plateau = _smoothstep((h - 5.5) / 2.0) * (1 - _smoothstep((h - 20.5) / 2.5))
-    return min(1.0, 0.86 * plateau + 0.14 * (_gauss(h, 8.25, 0.8) + _gauss(h, 18.0, 1.0)))
+    return plateau, min(1.0, _gauss(h, 8.25, 0.8) + _gauss(h, 18.0, 1.0))
 
 
 def noise_levels(params: NoiseParams) -> tuple[float, float]:
-    """(night, day) LAeq in dB of a sensor with this traffic exposure."""
-    return 44.5 + 5.0 * params.exposure, 58.0 + 14.0 * params.exposure
+    """(night, weekday daytime) LAeq in dB of a sensor with this traffic exposure."""
+    return 44.5 + 5.0 * params.exposure, 57.5 + 13.0 * params.exposure
+
+
+RUSH_HOUR_DB = 1.5
+WEEKEND_DB = 2.0
 
 
 def noise_values(dev: SimDevice, t: datetime) -> dict[str, Any]:
     """WS302 reading for the period ending at ``t``: LAeq, LAmax, instantaneous LAF, battery."""
     params: NoiseParams = dev.params
     night, day = noise_levels(params)
-    shape = traffic_shape(t)
+    _, weekend, _ = local_hour(t)
+    plateau, rush = traffic_shape(t)
+    if weekend:
+        day -= WEEKEND_DB
     key = (dev.seed, dev.index, t.timestamp())
-    laeq = night + (day - night) * shape + 1.0 * rnd.normal(*key, "leq")
-    lamax = laeq + 9.0 + 5.0 * (1 - shape) + abs(2.0 * rnd.normal(*key, "lmax"))
+    laeq = night + (day - night) * plateau + RUSH_HOUR_DB * rush + 1.0 * rnd.normal(*key, "leq")
+    lamax = laeq + 9.0 + 5.0 * (1 - plateau) + abs(2.0 * rnd.normal(*key, "lmax"))
     laf = max(30.0, laeq + 2.5 * rnd.normal(*key, "laf"))
     return {
         "batteryLevel": battery_level(dev, t),
