@@ -616,3 +616,30 @@ def test_vectorised_counts_agree_with_a_naive_loop(disjoint: bool) -> None:
         if with_data:
             best = max(total for total, _ in with_data)
             assert top["hour"] is not None and top["hour"]["count"] == pytest.approx(best, rel=1e-9, abs=1e-6)
+
+
+def test_column_wise_measure_export_writes_what_the_row_exporter_writes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from calanque.usecases.mobility.frschema import Measure, MeasureSeries, export_measure_series, export_measures
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    ends = [int(datetime(2026, 3, 29, 0, 15, tzinfo=UTC).timestamp() * 1e6) + 900_000_000 * i for i in range(200)]
+    ends[3] += 123_456  # a time with microseconds
+    counts = [float(i % 9) for i in range(200)]
+    counts[5], counts[6] = 2.5, 1e-7  # interpolated values
+    channels = [("urn:ngsi-ld:TrafficFlowObserved:prado:in", "vs350-01"), ('odd, "quoted" channel', "EC 1")]
+    rows = [Measure(channel_id=ch, counter_id=dev, start_datetime=epoch + timedelta(microseconds=e - 900_000_000),
+                    end_datetime=epoch + timedelta(microseconds=e), count=c)
+            for ch, dev in channels for e, c in zip(ends, counts, strict=True)]
+    assert export_measures(rows, tmp_path / "rows.csv") == 400
+    series = [MeasureSeries(ch, dev, np.array(ends), np.array(counts), 900) for ch, dev in channels]
+    assert export_measure_series(series, tmp_path / "measure.csv") == 400
+    assert (tmp_path / "measure.csv").read_bytes() == (tmp_path / "rows.csv").read_bytes()
+    assert frictionless_report(tmp_path / "measure.csv", "measure").valid
+    negative = MeasureSeries("c", "d", np.array(ends[:2]), np.array([1.0, -2.0]), 900)
+    with pytest.raises(ValueError, match="channel 'c': count -2.0 must be a finite number >= 0"):
+        export_measure_series([negative], tmp_path / "bad.csv")
+    empty_id = MeasureSeries("c", "", np.array(ends[:1]), np.array([1.0]), 900)
+    with pytest.raises(ValueError, match="required field counter_id is empty"):
+        export_measure_series([empty_id], tmp_path / "bad.csv")

@@ -169,7 +169,7 @@ class CountArrays:
                 at = int(np.argmax(bad))
                 moment = datetime.fromtimestamp(end[at], UTC).isoformat()
                 raise ValueError(
-                    f"direction '{name}': the count at {moment} is {value[at]!r}; counts must be finite and >= 0"
+                    f"direction '{name}': the count at {moment} is {float(value[at])!r}; counts must be finite and >= 0"
                 )
             ends.append(end)
             counts.append(value)

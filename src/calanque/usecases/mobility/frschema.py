@@ -65,6 +65,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+
 from calanque.usecases.mobility.counts import CountRecord
 
 __all__ = [
@@ -74,9 +76,11 @@ __all__ = [
     "Channel",
     "ImportResult",
     "Measure",
+    "MeasureSeries",
     "Site",
     "count_records",
     "export_channels",
+    "export_measure_series",
     "export_measures",
     "export_sites",
     "import_channels",
@@ -473,6 +477,97 @@ def export_measures(measures: Iterable[Measure], path: str | Path) -> int:
     Raises ValueError naming the row and the problem when a measure does not conform.
     """
     return _export("measure", measures, path)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MeasureSeries:
+    """The measures of one channel as arrays: each counted ``counts[i]`` passages during the
+    ``period_s`` seconds ending at ``ends_us[i]`` (epoch microseconds)."""
+
+    channel_id: str
+    counter_id: str
+    ends_us: np.ndarray
+    counts: np.ndarray
+    period_s: float
+
+
+def _utc_texts(moments_us: np.ndarray) -> list[str]:
+    """Epoch microseconds as :func:`_format_datetime` writes them (UTC, Z, microseconds only when present).
+
+    Built from the distinct days and times of day, which a regular series repeats.
+    """
+    seconds, micros = np.divmod(np.asarray(moments_us, dtype=np.int64), 1_000_000)
+    days, time_of_day = np.divmod(seconds, 86_400)
+    day_values, day_index = np.unique(days, return_inverse=True)
+    tod_values, tod_index = np.unique(time_of_day, return_inverse=True)
+    epoch = datetime(1970, 1, 1)
+    day_texts = [(epoch + timedelta(days=d)).strftime("%Y-%m-%dT") for d in day_values.tolist()]
+    tod_texts = [f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}" for t in tod_values.tolist()]
+    texts = [day_texts[d] + tod_texts[t] + "Z" for d, t in zip(day_index.tolist(), tod_index.tolist(), strict=True)]
+    for i in np.nonzero(micros)[0].tolist():
+        texts[i] = f"{texts[i][:-1]}.{int(micros[i]):06d}Z"
+    return texts
+
+
+def _count_texts(counts: np.ndarray) -> list[str]:
+    """Counts as :func:`_format_number` writes them (formatted once per distinct value)."""
+    values, index = np.unique(counts, return_inverse=True)
+    texts = [str(int(v)) if v.is_integer() else _format_number("count", v) for v in values.tolist()]
+    return [texts[i] for i in index.reshape(-1).tolist()]
+
+
+def export_measure_series(
+    series: Iterable[MeasureSeries], path: str | Path, progress: Callable[[int], None] | None = None
+) -> int:
+    """Write a ``measure`` CSV from per-channel arrays; return the number of rows.
+
+    The file is the one :func:`export_measures` writes for the same measures, built column-wise
+    (one year of 1-minute counts is half a million rows per channel): the columns that are the
+    same on every row of a channel are checked once with the schema validator, and the others
+    hold by construction or are checked on the arrays (counts finite and >= 0, a positive
+    period). Raises ValueError naming the channel and the problem. ``progress`` is told the
+    number of rows written so far after each channel.
+    """
+    names = [spec.name for spec in _specs("measure")]
+    if names != ["channel_id", "counter_id", "start_datetime", "end_datetime", "count"]:
+        raise RuntimeError(f"the measure schema's columns changed to {names}; update export_measure_series")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    total = 0
+    for item in series:
+        label = f"cannot export the measures of channel '{item.channel_id}'"
+        ends = np.asarray(item.ends_us, dtype=np.int64)
+        counts = np.asarray(item.counts, dtype=np.float64)
+        if ends.shape != counts.shape:
+            raise ValueError(f"{label}: {ends.size} end times but {counts.size} counts")
+        if not (math.isfinite(item.period_s) and item.period_s > 0):
+            raise ValueError(f"{label}: the counting period {item.period_s!r} must be a positive number of seconds")
+        bad = ~np.isfinite(counts) | (counts < 0)
+        if bad.any():
+            raise ValueError(f"{label}: count {float(counts[int(np.argmax(bad))])!r} must be a finite number >= 0")
+        if ends.size == 0:
+            continue
+        starts = ends - int(round(item.period_s * 1_000_000))
+        cells = {"channel_id": item.channel_id, "counter_id": item.counter_id,
+                 "start_datetime": _utc_texts(starts[:1])[0], "end_datetime": _utc_texts(ends[:1])[0],
+                 "count": _count_texts(counts[:1])[0]}
+        _, problems = _parse_row("measure", cells)
+        if problems:
+            raise ValueError(f"{label}: {'; '.join(problems)}")
+        # The two identifiers are quoted by the CSV writer once; dates and numbers never need quoting.
+        head = io.StringIO()
+        csv.writer(head, lineterminator="").writerow([item.channel_id, item.counter_id, ""])
+        prefix = head.getvalue()
+        buffer.write("".join(
+            f"{prefix}{start},{end},{count}\n"
+            for start, end, count in zip(_utc_texts(starts), _utc_texts(ends), _count_texts(counts), strict=True)
+        ))
+        total += int(ends.size)
+        if progress is not None:
+            progress(total)
+    Path(path).write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    return total
 
 
 # --- import --------------------------------------------------------------------------------
