@@ -10,6 +10,7 @@ import numpy as np
 from calanque.usecases.waste.fill import EmptyingRule, Series, detect_emptyings, sorted_series
 
 DAY_S = 86400.0
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,19 +49,32 @@ def robust_slope(times_s: np.ndarray, values: np.ndarray, *, k: float = 3.0, flo
     for _ in range(10):
         t = times_s[keep]
         v = values[keep]
-        t_mean = t.mean()
-        denom = float(((t - t_mean) ** 2).sum())
+        n = len(t)
+        t_mean = t.sum() / n  # what ndarray.mean computes, without its dispatch overhead
+        v_mean = v.sum() / n
+        dt = t - t_mean
+        denom = float((dt * dt).sum())
         if denom == 0.0:
             return 0.0
-        slope = float(((t - t_mean) * (v - v.mean())).sum() / denom)
-        intercept = float(v.mean() - slope * t_mean)
+        slope = float((dt * (v - v_mean)).sum() / denom)
+        intercept = float(v_mean - slope * t_mean)
         residuals = np.abs(values - (intercept + slope * times_s))
-        scale = max(1.4826 * float(np.median(residuals[keep])), floor)
+        scale = max(1.4826 * _median(residuals[keep]), floor)
         new_keep = residuals <= k * scale
-        if new_keep.sum() < 2 or np.array_equal(new_keep, keep):
+        if np.count_nonzero(new_keep) < 2 or bool((new_keep == keep).all()):
             break
         keep = new_keep
     return slope
+
+
+def _median(x: np.ndarray) -> float:
+    """The median of a non-empty 1-D array, as numpy.median computes it (mean of the middle two when even)."""
+    n = len(x)
+    half = n // 2
+    if n % 2:
+        return float(np.partition(x, half)[half])
+    part = np.partition(x, (half - 1, half))
+    return float((part[half - 1] + part[half]) / 2)
 
 
 def forecast(
@@ -77,29 +91,64 @@ def forecast(
     The predicted date extrapolates the current fill at that rate:
     ``observed_at + (threshold - current_fill) / rate_per_day`` days.
     """
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be a fill ratio in (0, 1], got {threshold}")
     points = sorted_series(fills)
     if now is not None:
         points = [p for p in points if p[0] <= now]
-    if not points:
+    times_us = np.array([(t - EPOCH) // timedelta(microseconds=1) for t, _ in points], dtype=np.int64)
+    values = np.array([v for _, v in points], dtype=float)
+    return forecast_arrays(times_us, values, threshold, rule=rule)
+
+
+def may_hold_emptying(values: np.ndarray, rule: EmptyingRule = EmptyingRule()) -> bool:
+    """Whether a time-ordered fill series can hold an emptying at all (a cheap necessary condition).
+
+    An emptying needs a sample below ``rule.end_below`` lying at least ``rule.min_drop`` under an
+    earlier sample, so a series where no sample is that far below the running maximum before it
+    holds none, whatever the time limits of the rule.
+    """
+    if len(values) < 2:
+        return False
+    before_max = np.maximum.accumulate(values)[:-1]
+    after = values[1:]
+    return bool(np.any((after < rule.end_below) & (before_max - after >= rule.min_drop)))
+
+
+def forecast_arrays(
+    times_us: np.ndarray,
+    values: np.ndarray,
+    threshold: float = 0.8,
+    *,
+    rule: EmptyingRule = EmptyingRule(),
+) -> Forecast:
+    """:func:`forecast` over a fill series given as epoch microseconds and ratios (the store's series form)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be a fill ratio in (0, 1], got {threshold}")
+    if len(times_us) != len(values):
+        raise ValueError(f"got {len(times_us)} times for {len(values)} values")
+    if len(times_us) == 0:
         raise ValueError("cannot forecast from an empty fill series (no sample at or before 'now')")
-    emptyings = detect_emptyings(points, rule)
-    last_emptying = emptyings[-1].at if emptyings else None
-    since = [p for p in points if last_emptying is None or p[0] >= last_emptying]
-    observed_at, current = since[-1]
-    current = min(1.0, max(0.0, current))
+    order = np.argsort(times_us, kind="stable")
+    times_us = np.asarray(times_us, dtype=np.int64)[order]
+    values = np.asarray(values, dtype=float)[order]
+    last_emptying: datetime | None = None
+    first = 0
+    if may_hold_emptying(values, rule):
+        emptyings = detect_emptyings([(_at(t), float(v)) for t, v in zip(times_us, values, strict=True)], rule)
+        if emptyings:
+            last_emptying = emptyings[-1].at
+            first = int(np.searchsorted(times_us, (last_emptying - EPOCH) // timedelta(microseconds=1), "left"))
+    since_t = times_us[first:]
+    since_v = values[first:]
+    observed_at = _at(since_t[-1])
+    current = min(1.0, max(0.0, float(since_v[-1])))
 
     rate: float | None = None
-    if len({t for t, _ in since}) >= 2:
-        t0 = since[0][0]
-        times_s = np.array([(t - t0).total_seconds() for t, _ in since])
-        values = np.array([v for _, v in since], dtype=float)
-        rate = robust_slope(times_s, values) * DAY_S
+    if since_t[-1] != since_t[0]:
+        rate = robust_slope((since_t - since_t[0]) / 1e6, since_v) * DAY_S
 
     predicted: datetime | None = None
     if current >= threshold:
-        predicted = next(t for t, v in since if v >= threshold)
+        predicted = _at(since_t[int(np.argmax(since_v >= threshold))])
     elif rate is not None and rate > 0:
         predicted = observed_at + timedelta(days=(threshold - current) / rate)
     return Forecast(
@@ -109,3 +158,8 @@ def forecast(
         last_emptying=last_emptying,
         observed_at=observed_at,
     )
+
+
+def _at(us: int | np.integer) -> datetime:
+    """Epoch microseconds as an aware UTC datetime."""
+    return EPOCH + timedelta(microseconds=int(us))

@@ -22,6 +22,9 @@ IMPOSSIBLE_JUMP = "impossibleJump"
 TILTED = "tilted"
 MOVED = "moved"
 
+REPORTED_STATUS = {"moved": MOVED, "dropped": TILTED}
+"""Values of the Smart Data Models ``status`` of a WasteContainer that are incidents, and their kind."""
+
 
 @dataclass(frozen=True)
 class Incident:
@@ -38,6 +41,7 @@ class IncidentRules:
     """Thresholds of the incident detectors (fill values are ratios in 0..1)."""
 
     overflow_epsilon: float = 0.02
+    overflow_for: timedelta = timedelta(0)
     high_fill: float = 0.9
     high_fill_for: timedelta = timedelta(hours=24)
     stuck_for: timedelta = timedelta(hours=24)
@@ -67,10 +71,18 @@ def _runs(
 
 
 def overflow_incidents(fills: Series, rules: IncidentRules = IncidentRules()) -> list[Incident]:
-    """Overflow intervals (fill ≥ 1 − ε) and prolonged high fill (fill ≥ ``high_fill`` for longer than ``high_fill_for``)."""
+    """Overflow intervals (fill ≥ 1 − ε) and prolonged high fill (fill ≥ ``high_fill`` for longer than ``high_fill_for``).
+
+    With a positive ``overflow_for``, an overflow counts only when the container stayed full for
+    longer than that. Both durations run from the first sample of the interval to the first sample
+    after it, or to the last sample when the interval is still open.
+    """
     points = sorted_series(fills)
     incidents: list[Incident] = []
     for start, end in _runs(points, lambda v: v >= 1.0 - rules.overflow_epsilon):
+        lasted = (points[end][0] if end is not None else points[-1][0]) - points[start][0]
+        if rules.overflow_for > timedelta(0) and lasted <= rules.overflow_for:
+            continue
         peak = max(v for _, v in points[start:end])
         incidents.append(
             Incident(OVERFLOW, points[start][0], points[end][0] if end is not None else None, f"fill reached {peak:.2f}")
@@ -199,3 +211,25 @@ def moved_incidents(
         )
         for s, e in _runs(distances, lambda v: v > rules.max_displacement_m)
     ]
+
+
+def reported_status_incidents(statuses: Sequence[tuple[datetime, str]]) -> list[Incident]:
+    """Intervals where the container's reported ``status`` is "moved" (moved) or "dropped" (tilted, knocked over).
+
+    ``statuses`` are (time, status) reports, a step series: each holds until the next report.
+    """
+    ordered = sorted(statuses, key=lambda p: p[0])
+    incidents: list[Incident] = []
+    open_kind: str | None = None
+    open_at: datetime | None = None
+    open_value = ""
+    for t, value in ordered:
+        kind = REPORTED_STATUS.get(value)
+        if kind == open_kind:
+            continue
+        if open_kind is not None and open_at is not None:
+            incidents.append(Incident(open_kind, open_at, t, f"reported status '{open_value}'"))
+        open_kind, open_at, open_value = kind, t, value
+    if open_kind is not None and open_at is not None:
+        incidents.append(Incident(open_kind, open_at, None, f"reported status '{open_value}'"))
+    return incidents

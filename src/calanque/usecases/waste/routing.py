@@ -23,12 +23,17 @@ PARIS = ZoneInfo("Europe/Paris")
 
 @dataclass(frozen=True)
 class ContainerState:
-    """A container to consider for collection: its id, position (WGS84 degrees) and forecast."""
+    """A container to consider for collection: its id, position (WGS84 degrees), forecast and own threshold.
+
+    ``threshold`` (a fill ratio) overrides the plan's threshold for this container, e.g. from its
+    ``binFullnessThreshold``; None means the plan's.
+    """
 
     id: str
     lat: float
     lon: float
     forecast: Forecast
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -194,19 +199,23 @@ def collection_plan(
     """Select the containers to collect on ``date`` and order them as a short round from ``depot`` (lat, lon) and back.
 
     A container is selected when its predicted fill (see :meth:`Forecast.fill_at`) reaches
-    ``threshold`` before the next collection, i.e. at ``next_collection_date``; this includes the
-    containers already above it. Each stop carries the fill predicted at ``date``. Plain dates
-    mean 00:00 local time in ``tz``.
+    its threshold (its own :attr:`ContainerState.threshold`, else ``threshold``) before the next
+    collection, i.e. at ``next_collection_date``; this includes the containers already above it.
+    Each stop carries the fill predicted at ``date``. Plain dates mean 00:00 local time in ``tz``.
     """
-    if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"threshold must be a fill ratio in (0, 1], got {threshold}")
+    for value, whose in [(threshold, "the plan"), *((c.threshold, f"container {c.id}") for c in containers)]:
+        if value is not None and not 0.0 < value <= 1.0:
+            raise ValueError(f"threshold must be a fill ratio in (0, 1], got {value} for {whose}")
     at = _as_instant(date, tz)
     next_at = _as_instant(next_collection_date, tz)
     if next_at <= at:
         raise ValueError(
             f"next_collection_date ({next_at.isoformat()}) must be after the collection date ({at.isoformat()})"
         )
-    selected = [c for c in containers if c.forecast.fill_at(next_at) >= threshold]
+    selected = [
+        c for c in containers
+        if c.forecast.fill_at(next_at) >= (threshold if c.threshold is None else c.threshold)
+    ]
     if not selected:
         return Plan(at, next_at, depot, [], 0.0, 0.0)
     lats = np.array([depot[0]] + [c.lat for c in selected], dtype=float)

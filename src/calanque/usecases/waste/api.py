@@ -1,0 +1,540 @@
+"""HTTP API of the waste use case, mounted at /api/v1/waste: fill forecasts, collection plans, incidents.
+
+Containers are read from the stored WasteContainer entities (latest fill, position, kind, last
+emptying) and their temporal history (fillingLevel, else distance through the model geometry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from calanque.ngsild.api.http import tenant_of
+from calanque.ngsild.canonical import format_ts
+from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from calanque.store.base import HistoryQuery, Session
+from calanque.usecases.common import from_us, load_entity, max_period_of, parse_window, store_of, term_iri, to_us
+from calanque.usecases.waste.containers import (
+    Container,
+    Geometry,
+    container,
+    entities_of_type,
+    geometry,
+    instance,
+    load_models,
+    relationship,
+    timestamp,
+)
+from calanque.usecases.waste.forecast import DAY_S, Forecast, forecast_arrays
+from calanque.usecases.waste.incidents import (
+    Incident,
+    IncidentRules,
+    impossible_jump_incidents,
+    overflow_incidents,
+    reported_status_incidents,
+    stuck_sensor_incidents,
+)
+from calanque.usecases.waste.routing import PARIS, ContainerState, collection_plan
+from calanque.usecases.waste.settings import WasteSettings, parse_lon_lat
+
+DEFAULT_INCIDENT_WINDOW = timedelta(days=7)
+
+
+class _Out(BaseModel):
+    """camelCase JSON."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ForecastOut(_Out):
+    """A container's fill forecast."""
+
+    id: str
+    threshold: float
+    current_fill: float
+    observed_at: datetime
+    rate_per_day: float | None
+    rate_source: str
+    last_emptying: datetime | None
+    predicted_full_at: datetime | None
+    full: bool
+    since: datetime
+    samples: int
+    source: str
+
+
+class Point(_Out):
+    """A WGS84 position."""
+
+    lon: float
+    lat: float
+
+
+class StopOut(_Out):
+    """One stop of a collection round."""
+
+    order: int
+    id: str
+    location: Point
+    fill: float
+    observed_at: datetime
+    last_emptying: datetime | None
+    rate_per_day: float | None
+    rate_source: str
+    threshold: float
+    predicted_fill: float
+    predicted_fill_at_next_collection: float
+
+
+class UnroutedOut(_Out):
+    """A container to collect that has no location to route to."""
+
+    id: str
+    fill: float
+    predicted_fill_at_next_collection: float
+
+
+class PlanOut(_Out):
+    """The collection plan of one waste kind on one day."""
+
+    date: date
+    kind: str
+    next_collection_date: date
+    collection_at: datetime
+    next_collection_at: datetime
+    depot: Point
+    threshold: float | None
+    containers: int
+    history_reads: int
+    selected: int
+    length_km: float
+    nearest_neighbour_length_km: float
+    stops: list[StopOut]
+    selected_without_location: list[UnroutedOut]
+    without_data: list[str]
+
+
+class IncidentOut(_Out):
+    """One incident on a container."""
+
+    id: str
+    kind: str
+    started_at: datetime
+    ended_at: datetime | None
+    detail: str
+
+
+class IncidentsOut(_Out):
+    """Incidents found in a period."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    containers: int
+    incidents: list[IncidentOut]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A container's forecast for a plan and where its rate came from."""
+
+    container: Container
+    forecast: Forecast
+    threshold: float
+    rate_source: str  # "history", "meanSinceLastEmptying" or "none"
+
+
+def _check_tenant(session: Session, tenant: str) -> None:
+    """404 for a tenant that was never created."""
+    if not session.tenant_exists(tenant):
+        raise NonexistentTenant(f"tenant '{tenant}' does not exist")
+
+
+def _distance_scale(entity: dict | None) -> float:
+    """Metres per unit of the container's stored distance readings (from the current instance's unitCode)."""
+    unit = (instance(entity, "distance") or {}).get("unitCode") or "MTR"
+    return {"MTR": 1.0, "CMT": 0.01, "MMT": 0.001}.get(unit, 1.0)
+
+
+def fill_history(
+    session: Session, tenant: str, c: Container, shape: Geometry | None, start_us: int | None, end_us: int | None,
+    *, distance_scale: float = 1.0, limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The container's fill series in [start, end): fillingLevel history, else its distances through the geometry."""
+    rows = session.read_series(tenant, c.id, term_iri("fillingLevel"), start_us, end_us, dataset_id="", limit=limit)
+    source = "fillingLevel"
+    if not rows and shape is not None:
+        rows = session.read_series(tenant, c.id, term_iri("distance"), start_us, end_us, dataset_id="", limit=limit)
+        source = "distance"
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0), source
+    # Epoch microseconds (< 2**53 until the year 2255) survive the float64 round trip exactly.
+    table = np.array(rows, dtype=float)
+    times = table[:, 0].astype(np.int64)
+    values = table[:, 1]
+    if source == "distance":
+        assert shape is not None
+        values = shape.fills(values * distance_scale)
+    return times, np.clip(values, 0.0, 1.0), source
+
+
+def _history_start(c: Container, lookback: timedelta) -> datetime:
+    """Where a forecast's history starts: the last emptying when known, else ``lookback`` before the latest fill."""
+    assert c.observed_at is not None
+    if c.last_emptying is not None and c.last_emptying <= c.observed_at:
+        return c.last_emptying
+    return c.observed_at - lookback
+
+
+@dataclass(frozen=True)
+class HistoryForecast:
+    """A forecast from a container's history: where the history started, how many samples, their source."""
+
+    forecast: Forecast
+    since: datetime
+    samples: int
+    source: str  # "fillingLevel", "distance" or "entity" (no observed history: the entity's value alone)
+    rate_source: str  # "history", "meanSinceLastEmptying" or "none"
+
+
+def _forecast_from_history(
+    session: Session, tenant: str, c: Container, shape: Geometry | None, threshold: float, settings: WasteSettings,
+    distance_scale: float, limit: int | None,
+) -> HistoryForecast:
+    """Forecast a container from its history since its last emptying.
+
+    With fewer than two sample times since then, the rate is the mean since the last emptying
+    (see :func:`_mean_rate`) when that is known.
+    """
+    assert c.fill is not None and c.observed_at is not None
+    start = _history_start(c, timedelta(days=settings.forecast_lookback_days))
+    times, values, source = fill_history(
+        session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=limit
+    )
+    if len(times) == 0:  # a fill without observed history (e.g. written without observedAt)
+        times = np.array([to_us(c.observed_at)], dtype=np.int64)
+        values = np.array([c.fill])
+        source = "entity"
+    fc = forecast_arrays(times, values, threshold)
+    last_emptying = fc.last_emptying or (c.last_emptying if start == c.last_emptying else None)
+    rate_source = "history"
+    if fc.rate_per_day is None:
+        mean = _mean_rate(c) if fc.last_emptying is None else None
+        rate_source = "none" if mean is None else "meanSinceLastEmptying"
+        predicted = fc.predicted_full_at
+        if predicted is None and mean is not None and mean > 0:
+            predicted = fc.observed_at + timedelta(days=(threshold - fc.current_fill) / mean)
+        fc = Forecast(fc.current_fill, mean, predicted, last_emptying, fc.observed_at)
+    elif last_emptying != fc.last_emptying:
+        fc = Forecast(fc.current_fill, fc.rate_per_day, fc.predicted_full_at, last_emptying, fc.observed_at)
+    return HistoryForecast(fc, start, len(times), source, rate_source)
+
+
+def _mean_rate(c: Container) -> float | None:
+    """Mean fill rate per day since the last emptying, taking the container as empty then; None when unknown."""
+    if c.fill is None or c.observed_at is None or c.last_emptying is None:
+        return None
+    days = (c.observed_at - c.last_emptying).total_seconds() / DAY_S
+    return c.fill / days if days > 0 else None
+
+
+def _fill_at(c: Container, rate: float, when: datetime) -> float:
+    """The container's fill extrapolated at ``rate`` per day to ``when`` (not capped)."""
+    assert c.fill is not None and c.observed_at is not None
+    return c.fill + rate * max((when - c.observed_at).total_seconds(), 0.0) / DAY_S
+
+
+def _parse_day(value: str, name: str) -> date:
+    """A YYYY-MM-DD parameter."""
+    try:
+        if len(value.strip()) != 10:
+            raise ValueError
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise BadRequestData(f"parameter '{name}' must be a date YYYY-MM-DD (e.g. 2026-11-25), got '{value[:40]}'") from None
+
+
+def _local_midnight(day: date) -> datetime:
+    """00:00 local time (Europe/Paris) on ``day``."""
+    return datetime.combine(day, time(0, 0), tzinfo=PARIS)
+
+
+def _rules(settings: WasteSettings) -> IncidentRules:
+    """The incident detectors' thresholds from the settings."""
+    return IncidentRules(
+        overflow_for=timedelta(hours=settings.overflow_hours),
+        high_fill=settings.high_fill,
+        high_fill_for=timedelta(hours=settings.high_fill_hours),
+        stuck_for=timedelta(hours=settings.stuck_hours),
+        jump_rise=settings.jump_rise,
+    )
+
+
+def _as_datetimes(times: np.ndarray, values: np.ndarray) -> list[tuple[datetime, float]]:
+    """A store series as (aware UTC datetime, value) pairs."""
+    return [(from_us(int(t)), float(v)) for t, v in zip(times, values, strict=True)]
+
+
+def _statuses(
+    session: Session, tenant: str, ids: Sequence[str], start: datetime, end: datetime,
+) -> dict[str, list[tuple[datetime, str]]]:
+    """Reported ``status`` values per container: the one holding at ``start`` (dated ``start``), then the changes."""
+    if not ids:
+        return {}
+    attr = term_iri("status")
+    rows = session.read_history(
+        tenant, HistoryQuery(entity_ids=list(ids), attrs=[attr], end=format_ts(start), last_n=1)
+    ) + session.read_history(
+        tenant, HistoryQuery(entity_ids=list(ids), attrs=[attr], start=format_ts(start), end=format_ts(end))
+    )
+    out: dict[str, list[tuple[datetime, str]]] = {}
+    for row in rows:
+        value = row.instance.get("value")
+        at = timestamp(row.observed_at)
+        if row.deleted or row.dataset_id or at is None or not isinstance(value, str):
+            continue
+        out.setdefault(row.entity_id, []).append((max(at, start), value))
+    return out
+
+
+def _incidents_of(
+    c: Container, fills: list[tuple[datetime, float]], readings: list[tuple[datetime, float]],
+    peers: list[list[tuple[datetime, float]]], statuses: list[tuple[datetime, str]], rules: IncidentRules,
+) -> list[IncidentOut]:
+    """Every incident of one container from its series."""
+    found: list[Incident] = []
+    if fills:
+        found += overflow_incidents(fills, rules) + impossible_jump_incidents(fills, rules)
+    raw = readings or fills
+    if raw:
+        found += stuck_sensor_incidents(raw, peers, rules)
+    found += reported_status_incidents(statuses)
+    return [
+        IncidentOut(id=c.id, kind=i.kind, started_at=i.started_at, ended_at=i.ended_at, detail=i.detail)
+        for i in sorted(found, key=lambda i: (i.started_at, i.kind))
+    ]
+
+
+def build_router(settings: WasteSettings) -> APIRouter:
+    """The waste API with the given settings."""
+    router = APIRouter()
+    kinds = sorted(settings.collection_days)
+    rules = _rules(settings)
+
+    @router.get(
+        "/collection-plan", response_model=PlanOut, summary="Containers to empty on a collection day, as a round",
+        description="Containers of one waste kind that are full, or predicted to reach their threshold before the "
+        "next collection day of that kind (calendar: CALANQUE_WASTE_COLLECTION_DAYS), ordered as a round from the "
+        "depot and back (nearest neighbour then 2-opt, great-circle distances). Each stop carries the fill predicted "
+        "at 00:00 (Europe/Paris) on the collection day. The latest fill comes from the entities and the fill rate "
+        "is the mean since the container's last emptying (dateLastEmptying, the container taken as empty then); "
+        "the history since the last emptying is read, for a robust least-squares rate, only for containers whose "
+        "last emptying is unknown or whose mean-rate prediction at the next collection lies within "
+        "CALANQUE_WASTE_PLAN_HISTORY_BAND (default 0.1) of their threshold. 'rateSource' tells which rate a stop "
+        "was predicted with.",
+    )
+    def plan(
+        request: Request,
+        date_: str = Query(..., alias="date", description="collection day, YYYY-MM-DD"),
+        kind: str = Query(..., description=f"waste kind: {', '.join(kinds)}"),
+        depot: str | None = Query(None, description="round start and end, 'longitude,latitude' (default: settings)"),
+        threshold: float | None = Query(
+            None, gt=0, le=1, description="fill ratio for every container (default: each container's "
+            "binFullnessThreshold, else the settings' collection threshold)"),
+    ) -> PlanOut:
+        day = _parse_day(date_, "date")
+        if kind not in settings.collection_days:
+            raise BadRequestData(f"unknown waste kind '{kind[:40]}': use one of {', '.join(kinds)}")
+        try:
+            depot_lon_lat = parse_lon_lat(depot, "parameter 'depot'") if depot is not None else settings.depot_lon_lat()
+        except ValueError as err:
+            raise BadRequestData(str(err)) from None
+        next_day = settings.next_collection(kind, day)
+        at, next_at = _local_midnight(day), _local_midnight(next_day)
+        tenant = tenant_of(request)
+        limit = getattr(request.app.state.settings, "max_history_rows", None)
+        estimates: list[Estimate] = []
+        without_data: list[str] = []
+        considered = history_reads = 0
+        with store_of(request).session() as session:
+            _check_tenant(session, tenant)
+            models = load_models(session, tenant)
+            for entity in entities_of_type(session, tenant, "WasteContainer"):
+                c = container(entity, models)
+                if c.kind != kind:
+                    continue
+                considered += 1
+                if c.fill is None or c.observed_at is None:
+                    without_data.append(c.id)
+                    continue
+                theta = threshold or c.threshold or settings.collection_threshold
+                mean = _mean_rate(c)
+                if c.fill >= theta or (
+                    mean is not None and abs(_fill_at(c, mean, next_at) - theta) >= settings.plan_history_band
+                ):
+                    fc = Forecast(c.fill, mean, None, c.last_emptying, c.observed_at)
+                    estimates.append(Estimate(c, fc, theta, "meanSinceLastEmptying" if mean is not None else "none"))
+                    continue
+                hf = _forecast_from_history(
+                    session, tenant, c, models.get(c.model_id) if c.model_id else None, theta, settings,
+                    _distance_scale(entity), limit,
+                )
+                history_reads += 1
+                estimates.append(Estimate(c, hf.forecast, theta, hf.rate_source))
+        by_id = {e.container.id: e for e in estimates}
+        result = collection_plan(
+            [ContainerState(e.container.id, e.container.lon_lat[1], e.container.lon_lat[0], e.forecast, e.threshold)
+             for e in estimates if e.container.lon_lat is not None],
+            at, next_at, threshold or settings.collection_threshold, (depot_lon_lat[1], depot_lon_lat[0]),
+        )
+        stops = []
+        for n, stop in enumerate(result.stops, start=1):
+            e = by_id[stop.container_id]
+            stops.append(StopOut(
+                order=n, id=stop.container_id, location=Point(lon=stop.lon, lat=stop.lat),
+                fill=e.forecast.current_fill, observed_at=e.forecast.observed_at,
+                last_emptying=e.forecast.last_emptying or e.container.last_emptying,
+                rate_per_day=e.forecast.rate_per_day, rate_source=e.rate_source, threshold=e.threshold,
+                predicted_fill=stop.predicted_fill, predicted_fill_at_next_collection=e.forecast.fill_at(next_at),
+            ))
+        unrouted = [
+            UnroutedOut(id=e.container.id, fill=e.forecast.current_fill,
+                        predicted_fill_at_next_collection=e.forecast.fill_at(next_at))
+            for e in estimates
+            if e.container.lon_lat is None and e.forecast.fill_at(next_at) >= e.threshold
+        ]
+        return PlanOut(
+            date=day, kind=kind, next_collection_date=next_day, collection_at=at, next_collection_at=next_at,
+            depot=Point(lon=depot_lon_lat[0], lat=depot_lon_lat[1]), threshold=threshold, containers=considered,
+            history_reads=history_reads, selected=len(stops) + len(unrouted), length_km=result.length_km,
+            nearest_neighbour_length_km=result.nearest_neighbour_length_km, stops=stops,
+            selected_without_location=unrouted, without_data=without_data,
+        )
+
+    @router.get(
+        "/incidents", response_model=IncidentsOut, summary="Incidents on every container in a period",
+        description="Overflows (full for longer than CALANQUE_WASTE_OVERFLOW_HOURS), prolonged high fill, stuck "
+        "readings (unchanged while a container of the same isle changed), impossible fill jumps, and containers "
+        "reported moved or dropped (status). Default period: the last 7 days; at most "
+        "CALANQUE_WASTE_FLEET_INCIDENT_DAYS days.",
+    )
+    def fleet_incidents(
+        request: Request,
+        from_: str | None = Query(None, alias="from", description="start (ISO 8601), default: 'to' minus 7 days"),
+        to: str | None = Query(None, description="end, exclusive (ISO 8601), default: now"),
+        kind: str | None = Query(None, description="only containers of this waste kind"),
+    ) -> IncidentsOut:
+        start, end = parse_window(from_, to, default=DEFAULT_INCIDENT_WINDOW,
+                                  max_period=timedelta(days=settings.fleet_incident_days))
+        if kind is not None and kind not in settings.collection_days:
+            raise BadRequestData(f"unknown waste kind '{kind[:40]}': use one of {', '.join(kinds)}")
+        tenant = tenant_of(request)
+        with store_of(request).session() as session:
+            _check_tenant(session, tenant)
+            models = load_models(session, tenant)
+            pairs = [(e, container(e, models)) for e in entities_of_type(session, tenant, "WasteContainer")]
+            if kind is not None:
+                pairs = [(e, c) for e, c in pairs if c.kind == kind]
+            found = _incidents_over(session, tenant, pairs, models, start, end, rules)
+        return IncidentsOut(from_=start, to=end, containers=len(pairs), incidents=found)
+
+    @router.get(
+        "/{entityId}/forecast", response_model=ForecastOut, summary="Fill forecast of one container",
+        description="Current fill, fill rate per day since the last emptying (robust least squares over the "
+        "history), and when the container reaches the threshold (the time it did if it already has).",
+    )
+    def container_forecast(
+        request: Request,
+        entityId: str,  # noqa: N803 - the path parameter's public name
+        threshold: float | None = Query(
+            None, gt=0, le=1, description="fill ratio (default: the container's binFullnessThreshold, else 0.8)"),
+    ) -> ForecastOut:
+        tenant, entity = load_entity(request, entityId, ("WasteContainer",))
+        limit = getattr(request.app.state.settings, "max_history_rows", None)
+        with store_of(request).session() as session:
+            models = _model_of(session, tenant, entity)
+            c = container(entity, models)
+            if c.fill is None or c.observed_at is None:
+                raise ResourceNotFound(
+                    f"waste container '{entityId}' has no fillingLevel, nor a distance with a model geometry, "
+                    "yet: nothing to forecast from"
+                )
+            theta = threshold or c.threshold or settings.collection_threshold
+            hf = _forecast_from_history(
+                session, tenant, c, models.get(c.model_id) if c.model_id else None, theta, settings,
+                _distance_scale(entity), limit,
+            )
+        fc = hf.forecast
+        return ForecastOut(
+            id=entityId, threshold=theta, current_fill=fc.current_fill, observed_at=fc.observed_at,
+            rate_per_day=fc.rate_per_day, rate_source=hf.rate_source, last_emptying=fc.last_emptying,
+            predicted_full_at=fc.predicted_full_at, full=fc.current_fill >= theta, since=hf.since,
+            samples=hf.samples, source=hf.source,
+        )
+
+    @router.get(
+        "/{entityId}/incidents", response_model=IncidentsOut, summary="Incidents on one container in a period",
+        description="The incidents of /incidents for one container; the period may be as long as the platform's "
+        "indicator limit.",
+    )
+    def container_incidents(
+        request: Request,
+        entityId: str,  # noqa: N803 - the path parameter's public name
+        from_: str | None = Query(None, alias="from", description="start (ISO 8601), default: 'to' minus 7 days"),
+        to: str | None = Query(None, description="end, exclusive (ISO 8601), default: now"),
+    ) -> IncidentsOut:
+        start, end = parse_window(from_, to, default=DEFAULT_INCIDENT_WINDOW, max_period=max_period_of(request))
+        tenant, entity = load_entity(request, entityId, ("WasteContainer",))
+        with store_of(request).session() as session:
+            models = load_models(session, tenant)
+            c = container(entity, models)
+            pairs = [(entity, c)]
+            if c.isle_id is not None:
+                pairs += [
+                    (e, other) for e in entities_of_type(session, tenant, "WasteContainer")
+                    if e["id"] != c.id and (other := container(e, models)).isle_id == c.isle_id
+                ]
+            found = [i for i in _incidents_over(session, tenant, pairs, models, start, end, rules) if i.id == c.id]
+        return IncidentsOut(from_=start, to=end, containers=1, incidents=found)
+
+    return router
+
+
+def _model_of(session: Session, tenant: str, entity: dict) -> dict[str, Geometry | None]:
+    """The geometry of the container's own model, keyed by its id (empty without a model)."""
+    model_id = relationship(entity, "refWasteContainerModel")
+    if model_id is None:
+        return {}
+    return {model_id: geometry(session.get_entity(tenant, model_id))}
+
+
+def _incidents_over(
+    session: Session, tenant: str, pairs: list[tuple[dict, Container]], models: dict[str, Geometry | None],
+    start: datetime, end: datetime, rules: IncidentRules,
+) -> list[IncidentOut]:
+    """Incidents of the given containers in [start, end); containers of one isle serve as each other's peers."""
+    s_us, e_us = to_us(start), to_us(end)
+    fills: dict[str, list[tuple[datetime, float]]] = {}
+    readings: dict[str, list[tuple[datetime, float]]] = {}
+    for entity, c in pairs:
+        shape = models.get(c.model_id) if c.model_id else None
+        t, v, _ = fill_history(session, tenant, c, shape, s_us, e_us, distance_scale=_distance_scale(entity))
+        fills[c.id] = _as_datetimes(t, v)
+        raw = session.read_series(tenant, c.id, term_iri("distance"), s_us, e_us, dataset_id="")
+        readings[c.id] = [(from_us(ts), float(d)) for ts, d in raw]
+    with_status = [c.id for entity, c in pairs if instance(entity, "status") is not None]
+    statuses = _statuses(session, tenant, with_status, start, end)
+    isles: dict[str, list[str]] = {}
+    for _, c in pairs:
+        if c.isle_id is not None:
+            isles.setdefault(c.isle_id, []).append(c.id)
+    found: list[IncidentOut] = []
+    for _, c in pairs:
+        peers = [readings[p] or fills[p] for p in isles.get(c.isle_id or "", []) if p != c.id]
+        found += _incidents_of(c, fills[c.id], readings[c.id], peers, statuses.get(c.id, []), rules)
+    return sorted(found, key=lambda i: (i.started_at, i.id, i.kind))
