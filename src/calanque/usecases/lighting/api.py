@@ -1,0 +1,407 @@
+"""HTTP API of the lighting use case, mounted at /api/v1/lighting: schedules, faults, energy.
+
+Assets come from the stored Streetlight, StreetlightGroup, StreetlightControlCabinet and
+StreetlightModel entities; measurements from their temporal history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from statistics import median
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from calanque.ngsild.api.http import tenant_of
+from calanque.ngsild.canonical import format_ts, parse_ts
+from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from calanque.store.base import HistoryQuery, Session
+from calanque.usecases.common import from_us, parse_window, store_of, term_iri, to_us
+from calanque.usecases.lighting.assets import Fleet, Group, Light, load_fleet
+from calanque.usecases.lighting.energy import (
+    LightEnergy,
+    aggregate,
+    energy_from_counter,
+    energy_from_power,
+    on_hours,
+)
+from calanque.usecases.lighting.faults import LAMP_FAILURE, Fault, LightObservations, detect_faults
+from calanque.usecases.lighting.schedule import Switch, night_schedule, sun_times
+from calanque.usecases.lighting.settings import LightingSettings
+
+Series = list[tuple[datetime, float]]
+
+
+class _Out(BaseModel):
+    """camelCase JSON."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Point(_Out):
+    """A WGS84 position."""
+
+    lon: float
+    lat: float
+
+
+class SwitchOut(_Out):
+    """From ``time`` on, the lights run at ``level`` (0 = off, 1 = full power)."""
+
+    time: datetime
+    level: float
+
+
+class GroupScheduleOut(_Out):
+    """One group's switching times and dimming levels for the night starting on ``date``."""
+
+    id: str
+    location: Point
+    location_source: str
+    sunset: datetime
+    sunrise: datetime
+    switch_on_offset_minutes: float
+    switch_off_offset_minutes: float
+    switch_on: datetime
+    switch_off: datetime
+    hours_on: float
+    full_power_equivalent_hours: float
+    switches: list[SwitchOut]
+
+
+class ScheduleOut(_Out):
+    """Schedules of the night starting on ``date`` (local time)."""
+
+    date: date
+    timezone: str
+    groups: list[GroupScheduleOut]
+    without_location: list[str]
+
+
+class FaultOut(_Out):
+    """One fault of one light."""
+
+    id: str
+    group: str | None
+    kind: str
+    started_at: datetime
+    ended_at: datetime | None
+    detail: str
+    source: str
+
+
+class FaultsOut(_Out):
+    """Faults of the lights over a period (open ones: still going on at ``to``)."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    state: str
+    lights: int
+    commanded_state: str
+    faults: list[FaultOut]
+
+
+class EnergyOut(_Out):
+    """Energy of a light, a group, a cabinet or the whole set over the period."""
+
+    id: str
+    consumed_kwh: float
+    baseline_kwh: float
+    saved_kwh: float
+    saved_pct: float | None
+
+
+class LightEnergyOut(EnergyOut):
+    """Energy of one light, with its on-time and where the consumption came from."""
+
+    group: str | None
+    cabinet: str | None
+    hours_on: float
+    nominal_power_w: float
+    source: str
+
+
+class CabinetEnergyOut(EnergyOut):
+    """Energy of a cabinet's lights, and what the cabinet's own meter counted."""
+
+    metered_kwh: float | None
+
+
+class EnergyReportOut(_Out):
+    """Energy per light, group and cabinet against the full-power baseline (nominal power × hours on)."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    lights: list[LightEnergyOut]
+    groups: list[EnergyOut]
+    cabinets: list[CabinetEnergyOut]
+    total: EnergyOut
+    without_data: list[str]
+    without_nominal_power: list[str]
+
+
+def _energy_out(e: LightEnergy) -> dict[str, Any]:
+    """The common energy fields of a LightEnergy."""
+    return {"id": e.id, "consumed_kwh": e.consumed_kwh, "baseline_kwh": e.baseline_kwh,
+            "saved_kwh": e.saved_kwh, "saved_pct": e.saved_pct}
+
+
+def _fleet(session: Session, tenant: str, group: str | None) -> Fleet:
+    """The tenant's lighting assets; 404 for an unknown tenant or group."""
+    if not session.tenant_exists(tenant):
+        raise NonexistentTenant(f"tenant '{tenant}' does not exist")
+    fleet = load_fleet(session, tenant)
+    if group is not None and group not in fleet.groups:
+        raise ResourceNotFound(f"no StreetlightGroup '{group[:120]}' in this tenant")
+    return fleet
+
+
+def _night(g: Group, day: date, settings: LightingSettings) -> list[Switch]:
+    """The group's switches for the night starting on ``day``; 400 naming the group when its data is unusable."""
+    if g.location is None:
+        raise BadRequestData(f"StreetlightGroup '{g.id}' has no location and none of its lights has one")
+    try:
+        return night_schedule(g.location[1], g.location[0], day, g.profile(), g.on_offset, g.off_offset,
+                              tz=settings.tz())
+    except ValueError as err:
+        raise BadRequestData(f"StreetlightGroup '{g.id}': {err}") from None
+
+
+def _commanded(g: Group, start: datetime, end: datetime, settings: LightingSettings) -> Series:
+    """The commanded level (0..1) of a group over [start, end) as a step series, from its nightly schedules."""
+    tz = settings.tz()
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    steps: Series = []
+    while day <= end.astimezone(tz).date():
+        steps += [(s.time, s.level) for s in _night(g, day, settings)]
+        day += timedelta(days=1)
+    return steps
+
+
+def _rows_by_entity(session: Session, tenant: str, ids: Sequence[str], attrs: Sequence[str],
+                    start: datetime, end: datetime) -> dict[tuple[str, str], list[tuple[datetime, Any]]]:
+    """History values per (entity, attribute IRI): the last instance before ``start`` then those in [start, end)."""
+    if not ids:
+        return {}
+    iris = [term_iri(a) for a in attrs]
+    rows = session.read_history(
+        tenant, HistoryQuery(entity_ids=list(ids), attrs=iris, end=format_ts(start), last_n=1)
+    ) + session.read_history(
+        tenant, HistoryQuery(entity_ids=list(ids), attrs=iris, start=format_ts(start), end=format_ts(end))
+    )
+    out: dict[tuple[str, str], list[tuple[datetime, Any]]] = {}
+    for row in rows:
+        if row.deleted or row.dataset_id or row.observed_at is None:
+            continue
+        out.setdefault((row.entity_id, row.attr), []).append((parse_ts(row.observed_at), row.instance.get("value")))
+    return out
+
+
+def _on_off(reports: list[tuple[datetime, Any]], start: datetime) -> Series:
+    """powerState reports as a 1/0 step series; the report holding at ``start`` is dated ``start``."""
+    steps = [(max(t, start), 1.0 if v == "on" else 0.0) for t, v in reports if v in ("on", "off")]
+    return [p for i, p in enumerate(steps) if i + 1 == len(steps) or steps[i + 1][0] > p[0]]
+
+
+def _series(session: Session, tenant: str, light: str, attr: str, start: datetime, end: datetime) -> Series:
+    """A numeric attribute's default-instance history in [start, end)."""
+    rows = session.read_series(tenant, light, term_iri(attr), to_us(start), to_us(end), dataset_id="")
+    return [(from_us(t), float(v)) for t, v in rows]
+
+
+def _reporting_interval(messages: list[datetime], settings: LightingSettings) -> timedelta:
+    """The median gap between a light's messages, or the configured interval with fewer than 3 messages."""
+    times = sorted(set(messages))
+    if len(times) >= 3:
+        gap = median(b - a for a, b in zip(times, times[1:], strict=False))
+        if gap > timedelta(0):
+            return gap
+    return timedelta(minutes=settings.reporting_interval_minutes)
+
+
+def _light_faults(light: Light, group: Group | None, power: Series, states: Series, messages: list[datetime],
+                  start: datetime, end: datetime, settings: LightingSettings) -> list[Fault]:
+    """Detected faults of one light over [start, end); the commanded state comes from its group's schedule."""
+    position = light.location or (group.location if group else None)
+    if position is None:
+        raise BadRequestData(f"Streetlight '{light.id}' has no location, nor a group with one")
+    commanded = _commanded(group, start, end, settings) if group is not None else []
+    rules = settings.fault_rules(group.on_offset if group else timedelta(0), group.off_offset if group else timedelta(0))
+    # Without a nominal power, neither lamp failure nor a power-based on/off state can be judged.
+    nominal = light.nominal_w if light.nominal_w and light.nominal_w > 0 else None
+    obs = LightObservations(
+        lat=position[1], lon=position[0], nominal_power_w=nominal or 1.0,
+        commanded=commanded if nominal else [], power=power if nominal else [], state=states,
+        messages=messages, reporting_interval=_reporting_interval(messages, settings),
+    )
+    return detect_faults(obs, end, rules)
+
+
+def build_router(settings: LightingSettings) -> APIRouter:
+    """The lighting API with the given settings."""
+    router = APIRouter()
+
+    @router.get(
+        "/schedule", response_model=ScheduleOut, summary="Switching times and dimming levels of a night",
+        description="Per streetlight group: on at sunset + switchOnOffset, off at the next sunrise − "
+        "switchOffOffset (minutes), sun times computed by astral at the group's location (else its lights' "
+        "centroid), and the dimming levels of its dimmingProfile in local time (CALANQUE_LIGHTING_TIMEZONE).",
+    )
+    def schedule(
+        request: Request,
+        date_: str | None = Query(None, alias="date", description="the night's local date, YYYY-MM-DD (default: today)"),
+        group: str | None = Query(None, description="one StreetlightGroup id (default: every group)"),
+    ) -> ScheduleOut:
+        tz = settings.tz()
+        day = _parse_day(date_, "date") if date_ is not None else datetime.now(tz).date()
+        tenant = tenant_of(request)
+        with store_of(request).session() as session:
+            fleet = _fleet(session, tenant, group)
+        chosen = [fleet.groups[group]] if group is not None else list(fleet.groups.values())
+        out: list[GroupScheduleOut] = []
+        for g in chosen:
+            if g.location is None:
+                continue
+            switches = _night(g, day, settings)
+            sunset = sun_times(g.location[1], g.location[0], day, tz)[1]
+            sunrise = sun_times(g.location[1], g.location[0], day + timedelta(days=1), tz)[0]
+            spans = [(a.level, (b.time - a.time).total_seconds() / 3600) for a, b in zip(switches, switches[1:])]
+            out.append(GroupScheduleOut(
+                id=g.id, location=Point(lon=g.location[0], lat=g.location[1]), location_source=g.location_source,
+                sunset=sunset, sunrise=sunrise,
+                switch_on_offset_minutes=g.on_offset.total_seconds() / 60,
+                switch_off_offset_minutes=g.off_offset.total_seconds() / 60,
+                switch_on=switches[0].time, switch_off=switches[-1].time,
+                hours_on=sum(h for level, h in spans if level > 0),
+                full_power_equivalent_hours=sum(level * h for level, h in spans),
+                switches=[SwitchOut(time=s.time, level=s.level) for s in switches],
+            ))
+        return ScheduleOut(date=day, timezone=settings.timezone, groups=out,
+                           without_location=[g.id for g in chosen if g.location is None])
+
+    @router.get(
+        "/faults", response_model=FaultsOut, summary="Faults of the streetlights",
+        description="Lamp failure (commanded on but drawing less than 10 % of the model's nominal power, or "
+        "reported by the controller as status defectiveLamp), day burner (on in daylight), cycling (too many "
+        "on/off transitions within an hour while commanded on) and communication loss (silent for more than 3 "
+        "reporting intervals). The commanded state is the group's astronomical schedule. Default: the faults "
+        "open at 'to' (default now) over the 24 hours before it.",
+    )
+    def faults(
+        request: Request,
+        from_: str | None = Query(None, alias="from", description="start (ISO 8601), default: 'to' minus 24 h"),
+        to: str | None = Query(None, description="end, exclusive (ISO 8601), default: now"),
+        group: str | None = Query(None, description="only the lights of this StreetlightGroup"),
+        state: Literal["open", "all"] = Query("open", description="open: still going on at 'to'; all: every fault"),
+    ) -> FaultsOut:
+        start, end = parse_window(from_, to, default=timedelta(hours=24),
+                                  max_period=timedelta(days=settings.max_fault_days))
+        tenant = tenant_of(request)
+        found: list[FaultOut] = []
+        with store_of(request).session() as session:
+            fleet = _fleet(session, tenant, group)
+            lights = [lt for lt in fleet.lights.values() if group is None or lt.group_id == group]
+            history = _rows_by_entity(session, tenant, [lt.id for lt in lights], ["powerState", "powerConsumption"],
+                                      start, end)
+            for light in lights:
+                g = fleet.groups.get(light.group_id) if light.group_id else None
+                power_rows = history.get((light.id, term_iri("powerConsumption")), [])
+                state_rows = history.get((light.id, term_iri("powerState")), [])
+                power = [(t, float(v)) for t, v in power_rows
+                         if t >= start and isinstance(v, int | float) and not isinstance(v, bool)]
+                states = _on_off(state_rows, start)
+                messages = sorted({t for t, _ in power_rows} | {t for t, _ in state_rows})
+                detected = _light_faults(light, g, power, states, messages, start, end, settings)
+                if light.status == "defectiveLamp" and not any(
+                    f.kind == LAMP_FAILURE and f.ended_at is None for f in detected
+                ):
+                    found.append(FaultOut(
+                        id=light.id, group=light.group_id, kind=LAMP_FAILURE,
+                        started_at=light.status_at or end, ended_at=None,
+                        detail="reported by the controller (status defectiveLamp)", source="device",
+                    ))
+                found += [
+                    FaultOut(id=light.id, group=light.group_id, kind=f.kind, started_at=f.started_at,
+                             ended_at=f.ended_at, detail=f.detail, source="detected")
+                    for f in detected if state == "all" or f.ended_at is None
+                ]
+        found.sort(key=lambda f: (f.started_at, f.id, f.kind))
+        return FaultsOut(from_=start, to=end, state=state, lights=len(lights), commanded_state="schedule",
+                         faults=found)
+
+    @router.get(
+        "/energy", response_model=EnergyReportOut, summary="Energy consumed and saved per light, group and cabinet",
+        description="kWh consumed per light (from its lifetimePowerConsumption counter, else by integrating "
+        "powerConsumption), against the full-power baseline: the model's nominal power × the hours the light was "
+        "on (powerState); savings in kWh and %. Groups and cabinets sum their lights; a cabinet's own meter "
+        "(energyConsumed) is reported beside. Default period: the 7 days before 'to' (default now).",
+    )
+    def energy(
+        request: Request,
+        from_: str | None = Query(None, alias="from", description="start (ISO 8601), default: 'to' minus 7 days"),
+        to: str | None = Query(None, description="end, exclusive (ISO 8601), default: now"),
+        group: str | None = Query(None, description="only the lights of this StreetlightGroup"),
+    ) -> EnergyReportOut:
+        start, end = parse_window(from_, to, default=timedelta(days=7),
+                                  max_period=timedelta(days=settings.max_energy_days))
+        tenant = tenant_of(request)
+        max_gap = timedelta(minutes=settings.energy_max_gap_minutes)
+        per_light: list[LightEnergyOut] = []
+        energies: list[LightEnergy] = []
+        without_data: list[str] = []
+        without_nominal: list[str] = []
+        metered: dict[str, float | None] = {}
+        with store_of(request).session() as session:
+            fleet = _fleet(session, tenant, group)
+            lights = [lt for lt in fleet.lights.values() if group is None or lt.group_id == group]
+            states = _rows_by_entity(session, tenant, [lt.id for lt in lights], ["powerState"], start, end)
+            for light in lights:
+                counter = _series(session, tenant, light.id, "lifetimePowerConsumption", start, end)
+                if len(counter) >= 2:
+                    consumed, source = energy_from_counter(counter), "counter"
+                else:
+                    power = _series(session, tenant, light.id, "powerConsumption", start, end)
+                    if len(power) < 2:
+                        without_data.append(light.id)
+                        continue
+                    consumed, source = energy_from_power(power, max_gap), "powerConsumption"
+                if not light.nominal_w or light.nominal_w <= 0:
+                    without_nominal.append(light.id)
+                    continue
+                hours = on_hours(_on_off(states.get((light.id, term_iri("powerState")), []), start), until=end)
+                e = LightEnergy(light.id, consumed, light.nominal_w * hours / 1000)
+                energies.append(e)
+                per_light.append(LightEnergyOut(
+                    **_energy_out(e), group=light.group_id, cabinet=light.cabinet_id, hours_on=hours,
+                    nominal_power_w=light.nominal_w, source=source,
+                ))
+            cabinet_ids = sorted({lt.cabinet_id for lt in lights if lt.cabinet_id})
+            for cid in cabinet_ids:
+                readings = _series(session, tenant, cid, "energyConsumed", start, end)
+                metered[cid] = energy_from_counter(readings) if len(readings) >= 2 else None
+        groups = aggregate([e for e in energies if fleet.lights[e.id].group_id],
+                           {lt.id: lt.group_id for lt in lights if lt.group_id})
+        cabinets = aggregate([e for e in energies if fleet.lights[e.id].cabinet_id],
+                             {lt.id: lt.cabinet_id for lt in lights if lt.cabinet_id})
+        total = LightEnergy("total", sum(e.consumed_kwh for e in energies), sum(e.baseline_kwh for e in energies))
+        return EnergyReportOut(
+            from_=start, to=end, lights=per_light,
+            groups=[EnergyOut(**_energy_out(groups[k])) for k in sorted(groups)],
+            cabinets=[CabinetEnergyOut(**_energy_out(cabinets[k]), metered_kwh=metered.get(k)) for k in sorted(cabinets)],
+            total=EnergyOut(**_energy_out(total)), without_data=without_data, without_nominal_power=without_nominal,
+        )
+
+    return router
+
+
+def _parse_day(value: str, name: str) -> date:
+    """A YYYY-MM-DD parameter."""
+    try:
+        if len(value.strip()) != 10:
+            raise ValueError
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise BadRequestData(f"parameter '{name}' must be a date YYYY-MM-DD (e.g. 2026-11-25), got '{value[:40]}'") from None
