@@ -263,11 +263,8 @@ def get_devices(session: Session, tenant: str, device_ids: Sequence[str]) -> dic
     """Load several devices of a tenant at once, keyed by stored id; absent ids are left out."""
     found: dict[str, Device] = {}
     ids = list(dict.fromkeys(lookup_id(d) for d in device_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = session._exec(  # type: ignore[attr-defined]
-            f"{_SELECT} WHERE tenant = ? AND device_id IN ({','.join('?' * len(chunk))})", (tenant, *chunk)
-        ).fetchall()
+    for where, params in session.in_chunks("device_id", ids):  # type: ignore[attr-defined]
+        rows = session._exec(f"{_SELECT} WHERE tenant = ? AND {where}", (tenant, *params)).fetchall()  # type: ignore[attr-defined]
         for row in rows:
             device = _row_to_device(session, row)
             found[device.id] = device
@@ -304,10 +301,11 @@ class LinkUpdate:
 
 def apply_link_updates(session: Session, tenant: str, devices: dict[str, Device],
                        updates: Sequence[LinkUpdate]) -> None:
-    """Write the batch's link metadata (last seen, battery, radio, frame counter and resets) in one statement.
+    """Write the batch's link metadata (last seen, battery, radio, frame counter and resets) at once.
 
-    ``devices`` holds the records as loaded at the start of the batch; the frame counters are
-    replayed in arrival order with the same reset rule as :func:`update_metadata`.
+    ``devices`` holds the records' link metadata as loaded (locked) at the start of the batch; the
+    frame counters are replayed in arrival order with the same reset rule as :func:`update_metadata`;
+    battery and radio values the batch does not give are kept.
     """
     rows = []
     for upd in updates:
@@ -324,16 +322,23 @@ def apply_link_updates(session: Session, tenant: str, devices: dict[str, Device]
         seen_us = to_us(upd.last_seen)
         if current.last_seen is not None:
             seen_us = max(seen_us, to_us(current.last_seen))
-        battery = upd.battery if upd.battery is not None and 0 <= upd.battery <= 1 else current.battery
-        rows.append((
-            seen_us, battery,
-            current.rssi if upd.rssi is None else upd.rssi,
-            current.snr if upd.snr is None else upd.snr,
-            current.gateways if upd.gateways is None else upd.gateways,
-            last_fcnt, resets, tenant, upd.device_id,
-        ))
+        battery = upd.battery if upd.battery is not None and 0 <= upd.battery <= 1 else None
+        rows.append((seen_us, battery, upd.rssi, upd.snr, upd.gateways, last_fcnt, resets, tenant, upd.device_id))
+    if session.dialect == "postgres" and rows:  # one statement for the batch
+        columns = list(zip(*rows, strict=True))
+        session._exec(  # type: ignore[attr-defined]
+            "UPDATE devices AS d SET last_seen = v.last_seen, battery = COALESCE(v.battery, d.battery), "
+            "rssi = COALESCE(v.rssi, d.rssi), snr = COALESCE(v.snr, d.snr), "
+            "gateways = COALESCE(v.gateways, d.gateways), last_fcnt = v.last_fcnt, fcnt_resets = v.resets "
+            "FROM unnest(%b::bigint[], %b::float8[], %b::float8[], %b::float8[], %b::bigint[], %b::bigint[], "
+            "%b::bigint[], %b::text[]) AS v(last_seen, battery, rssi, snr, gateways, last_fcnt, resets, device_id) "
+            "WHERE d.tenant = ? AND d.device_id = v.device_id",
+            (*[list(c) for c in columns[:7]], list(columns[8]), tenant),
+        )
+        return
     session._many(  # type: ignore[attr-defined]
-        "UPDATE devices SET last_seen = ?, battery = ?, rssi = ?, snr = ?, gateways = ?, last_fcnt = ?, "
-        "fcnt_resets = ? WHERE tenant = ? AND device_id = ?",
+        "UPDATE devices SET last_seen = ?, battery = COALESCE(?, battery), rssi = COALESCE(?, rssi), "
+        "snr = COALESCE(?, snr), gateways = COALESCE(?, gateways), last_fcnt = ?, fcnt_resets = ? "
+        "WHERE tenant = ? AND device_id = ?",
         rows,
     )

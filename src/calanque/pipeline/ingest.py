@@ -164,6 +164,7 @@ class Ingestor:
                 for t in uc.entity_types:
                     self._enrichers.setdefault(t, []).append(uc.enrich)
         self._mapping_cache: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        self._device_cache: dict[tuple[str, str], tuple[int | None, Device]] = {}
         self._last_prune = 0.0
 
     # public ------------------------------------------------------------------------------
@@ -283,7 +284,7 @@ class Ingestor:
         events = [i for i in items if isinstance(i.parsed, DeviceEvent)]
         fresh = self._dedup(session, tenant, uplinks, report, now)
         keys = sorted({i.parsed.device_key for i in fresh + events})  # type: ignore[union-attr]
-        devices = _lock_devices(session, tenant, keys)
+        devices = self._devices(session, tenant, keys)
         links: dict[str, devrepo.LinkUpdate] = {}
 
         # decode and map ----------------------------------------------------------------
@@ -390,10 +391,8 @@ class Ingestor:
 
         # uplinks that became dead letters are not stored: forget their keys so a retry goes through
         dead_keys = [f"{tenant}|{k}" for i in fresh if i.dead is not None for k in keys_for(i.parsed)]
-        for start in range(0, len(dead_keys), 500):
-            chunk = dead_keys[start : start + 500]
-            session._exec(  # type: ignore[attr-defined]
-                f"DELETE FROM ingest_dedup WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+        for where, params in session.in_chunks("key", dead_keys):  # type: ignore[attr-defined]
+            session._exec(f"DELETE FROM ingest_dedup WHERE {where}", params)  # type: ignore[attr-defined]
         if created:
             session.insert_entities(tenant, list(created.values()))
             session.upsert_temporal_entities(tenant, list(created.values()))
@@ -431,17 +430,24 @@ class Ingestor:
         accepted: set[str] = set()
         tolerance_us = int(self.counter_tolerance.total_seconds() * 1_000_000)
         counter_col = "ingest_dedup.counter" if session.dialect == "postgres" else "ingest_dedup.counter = 1"
-        for start in range(0, len(rows), _DEDUP_CHUNK):
-            chunk = rows[start : start + _DEDUP_CHUNK]
+        upsert = ("ON CONFLICT (key) DO UPDATE SET at = excluded.at, stored_at = excluded.stored_at "
+                  f"WHERE {counter_col} AND abs(ingest_dedup.at - excluded.at) > {tolerance_us} RETURNING key")
+        if session.dialect == "postgres" and rows:  # one short statement whatever the batch size
+            cur = session._exec(  # type: ignore[attr-defined]
+                "INSERT INTO ingest_dedup (key, at, counter, stored_at) "
+                f"SELECT * FROM unnest(%b::text[], %b::bigint[], %b::boolean[], %b::bigint[]) {upsert}",
+                ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]))
+            accepted.update(r[0] for r in cur.fetchall())
+            rows_sqlite: list = []
+        else:
+            rows_sqlite = rows
+        for start in range(0, len(rows_sqlite), _DEDUP_CHUNK):
+            chunk = rows_sqlite[start : start + _DEDUP_CHUNK]
             values = ", ".join("(?, ?, ?, ?)" for _ in chunk)
             params: list[Any] = []
             for key, at, counter, stored, _ in chunk:
                 params += [key, at, counter if session.dialect == "postgres" else int(counter), stored]
-            sql = (
-                f"INSERT INTO ingest_dedup (key, at, counter, stored_at) VALUES {values} "
-                "ON CONFLICT (key) DO UPDATE SET at = excluded.at, stored_at = excluded.stored_at "
-                f"WHERE {counter_col} AND abs(ingest_dedup.at - excluded.at) > {tolerance_us} RETURNING key"
-            )
+            sql = f"INSERT INTO ingest_dedup (key, at, counter, stored_at) VALUES {values} {upsert}"
             accepted.update(r[0] for r in session._exec(sql, params).fetchall())  # type: ignore[attr-defined]
         fresh = []
         wanted: dict[int, list[str]] = {}
@@ -455,6 +461,31 @@ class Ingestor:
                 report.outcomes[item.index].status = "duplicate"
                 report.outcomes[item.index].device_id = item.parsed.device_key  # type: ignore[union-attr]
         return fresh
+
+    def _devices(self, session: Session, tenant: str, keys: list[str]) -> dict[str, Device]:
+        """The batch's devices: configuration from a per-worker cache checked against ``modified_at``,
+        link metadata fresh from the store; locked in id order on PostgreSQL so workers serialise."""
+        lock = " ORDER BY device_id FOR UPDATE" if session.dialect == "postgres" else ""
+        rows: list[Any] = []
+        for where, params in session.in_chunks("device_id", keys):  # type: ignore[attr-defined]
+            rows += session._exec(  # type: ignore[attr-defined]
+                f"SELECT device_id, modified_at, last_seen, last_fcnt, fcnt_resets FROM devices "
+                f"WHERE tenant = ? AND {where}{lock}", (tenant, *params)).fetchall()
+        stale = [r[0] for r in rows if (c := self._device_cache.get((tenant, r[0]))) is None or c[0] != r[1]]
+        if stale:
+            for device_id, device in devrepo.get_devices(session, tenant, stale).items():
+                self._device_cache[(tenant, device_id)] = (devrepo.to_us(device.modified_at)
+                                                           if device.modified_at else None, device)
+            if len(self._device_cache) > 200_000:
+                self._device_cache.clear()
+        out: dict[str, Device] = {}
+        for device_id, _, last_seen, last_fcnt, resets in rows:
+            cached = self._device_cache.get((tenant, device_id))
+            if cached is None:
+                continue
+            out[device_id] = cached[1].model_copy(update={
+                "last_seen": devrepo.from_us(last_seen), "last_fcnt": last_fcnt, "fcnt_resets": resets})
+        return out
 
     def _map(self, device: Device, decoded: dict[str, Any], observed_at: datetime
              ) -> list[tuple[datetime, dict[str, list[dict]]]]:
@@ -517,18 +548,6 @@ def _topic_of(msg: Inbound) -> str:
     if msg.connector == "mqtt" and msg.pattern is not None:
         return f"{msg.topic} {msg.pattern.pattern}"
     return msg.topic
-
-
-def _lock_devices(session: Session, tenant: str, keys: list[str]) -> dict[str, Device]:
-    """Load the batch's devices, locked in id order on PostgreSQL so concurrent workers serialise."""
-    if session.dialect == "postgres" and keys:
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            session._exec(  # type: ignore[attr-defined]
-                f"SELECT 1 FROM devices WHERE tenant = ? AND device_id IN ({','.join('?' * len(chunk))}) "
-                "ORDER BY device_id FOR UPDATE", (tenant, *chunk),
-            ).fetchall()
-    return devrepo.get_devices(session, tenant, keys) if keys else {}
 
 
 def _new_entity(device: Device, type_iri: str, now_ts: str, term_iri: Callable[[str], str]) -> dict:

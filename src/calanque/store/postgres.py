@@ -38,7 +38,8 @@ class PostgresSession(SqlSession):
         self.store = store
 
     def _before_history_insert(self, params: list[tuple]) -> None:
-        months = {_month_bounds(p[5]) for p in params}
+        day_us = 86_400 * 1_000_000
+        months = {_month_bounds(day * day_us) for day in {p[5] // day_us for p in params}}
         for start, end, suffix in months:
             if suffix in self.store.known_partitions:
                 continue
