@@ -39,8 +39,9 @@ def create_sensor(api: httpx.Client, local_id: str, period_s: float | None = Non
                   headers: dict | None = None) -> str:
     """Create a NoiseLevelObserved entity (without LAeq) and return its id."""
     eid = NOISE + local_id
+    point = {"type": "Point", "coordinates": [5.37, 43.30]}
     body: dict = {"id": eid, "type": "NoiseLevelObserved",
-                  "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [5.37, 43.30]}}}
+                  "location": {"type": "GeoProperty", "value": point}}
     if period_s is not None:
         body["measurementPeriod"] = {"type": "Property", "value": period_s, "unitCode": "SEC"}
     if name is not None:
@@ -55,8 +56,9 @@ def write_levels(api: httpx.Client, eid: str, samples: list[tuple[datetime, floa
     """Append LAeq instances (observedAt = end of each sample's period) through the temporal API."""
     for i in range(0, len(samples), 2000):
         chunk = samples[i:i + 2000]
-        r = api.post(f"/temporal/entities/{eid}/attrs", headers=headers or {}, json={"LAeq": [
-            {"type": "Property", "value": level, "unitCode": "2N", "observedAt": stamp(t)} for t, level in chunk]})
+        instances = [{"type": "Property", "value": level, "unitCode": "2N", "observedAt": stamp(t)}
+                     for t, level in chunk]
+        r = api.post(f"/temporal/entities/{eid}/attrs", headers=headers or {}, json={"LAeq": instances})
         assert r.status_code == 204, r.text
 
 
@@ -142,7 +144,8 @@ def test_sampling_rate_does_not_change_the_levels(api: httpx.Client, step: timed
     start = datetime(2026, 6, 10, 10, tzinfo=UTC)
     half = start + timedelta(minutes=30)
     eid = create_sensor(api, f"rate-{period}", period_s=period)
-    write_levels(api, eid, ending(start, half, step, 70.0) + ending(half, start + timedelta(hours=1), step, 60.0))
+    write_levels(api, eid, ending(start, half, step, 70.0)
+                 + ending(half, start + timedelta(hours=1), step, 60.0))
     r = httpx.get(f"{root(api)}/api/v1/noise/{eid}/indicators",
                   params={"from": stamp(start), "to": stamp(start + timedelta(hours=1))})
     assert r.status_code == 200, r.text

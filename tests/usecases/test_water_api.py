@@ -55,17 +55,22 @@ def append(api: httpx.Client, eid: str, attr: str, points: list[tuple[datetime, 
     assert r.status_code == 204, r.text
 
 
+THRESHOLDS = {"level": {"yellow": 2.0, "orange": 2.5, "red": 3.0},
+              "rise": {"yellow": 15, "orange": 30, "red": 60}}
+
+
 def station(api: httpx.Client, local_id: str, entity_type: str = "FloodMonitoring",
             thresholds: dict | None = None, current: tuple[datetime, float] | None = None) -> str:
     """Create a river-level station; with `current`, its level attribute holds that observation."""
     eid = f"urn:ngsi-ld:{entity_type}:{local_id}"
-    body: dict = {"id": eid, "type": entity_type,
-                  "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [5.57, 43.29]}}}
+    point = {"type": "Point", "coordinates": [5.57, 43.29]}
+    body: dict = {"id": eid, "type": entity_type, "location": {"type": "GeoProperty", "value": point}}
     if thresholds is not None:
         body["vigilanceThresholds"] = {"type": "Property", "value": thresholds}
     if current is not None:
         attr = "currentLevel" if entity_type == "FloodMonitoring" else "height"
-        body[attr] = {"type": "Property", "value": current[1], "unitCode": "MTR", "observedAt": stamp(current[0])}
+        body[attr] = {"type": "Property", "value": current[1], "unitCode": "MTR",
+                      "observedAt": stamp(current[0])}
     r = api.post("/entities", json=body)
     assert r.status_code == 201, r.text
     return eid
@@ -83,8 +88,7 @@ def test_linear_rise_gives_the_rate_and_the_time_to_the_next_threshold(api: http
     # of an exact straight line is its slope: 10 cm/h. Thresholds: level 2.0/2.5/3.0 m, rise
     # 15/30/60 cm/h → green (1.90 < 2.0 and 10 < 15). The yellow level 2.0 m is 10 cm above:
     # at 10 cm/h it is reached 1 h after the last sample, at 12:00.
-    thresholds = {"level": {"yellow": 2.0, "orange": 2.5, "red": 3.0}, "rise": {"yellow": 15, "orange": 30, "red": 60}}
-    eid = station(api, "huveaune", thresholds=thresholds, current=(minutes(60), 1.90))
+    eid = station(api, "huveaune", thresholds=THRESHOLDS, current=(minutes(60), 1.90))
     append(api, eid, "currentLevel", [(minutes(m), 1.80 + 0.10 * m / 60) for m in range(0, 60, 5)])
     r = status(api, eid, at=stamp(minutes(90)))
     assert r.status_code == 200, r.text
@@ -98,7 +102,8 @@ def test_linear_rise_gives_the_rate_and_the_time_to_the_next_threshold(api: http
     assert "1.90 m < yellow threshold 2.00 m" in body["reason"]
     nxt = body["next_threshold"]
     assert nxt["colour"] == "yellow" and nxt["level_m"] == 2.0
-    assert abs((parse_ts(nxt["predicted_at"]) - datetime(2026, 11, 25, 12, 0, tzinfo=UTC)).total_seconds()) < 1
+    noon = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    assert abs((parse_ts(nxt["predicted_at"]) - noon).total_seconds()) < 1
     assert body["thresholds_source"] == {"level": "entity", "rise": "entity"}
     assert body["thresholds"]["rise_cm_per_h"] == {"yellow": 15, "orange": 30, "red": 60}
 
@@ -107,8 +112,7 @@ def test_fast_rise_turns_orange_and_predicts_the_orange_level(api: httpx.Client)
     # 2.10 m at 11:00 rising 35 cm/h (samples every 10 min over the hour): level yellow (≥ 2.0),
     # rise orange (35 ≥ 30) → orange. Next level threshold above 2.10 m: orange 2.5 m, reached
     # after (2.5 − 2.1)·100/35 h = 1.142857 h = 68 min 34.29 s → 12:08:34.29.
-    thresholds = {"level": {"yellow": 2.0, "orange": 2.5, "red": 3.0}, "rise": {"yellow": 15, "orange": 30, "red": 60}}
-    eid = station(api, "arc", thresholds=thresholds)
+    eid = station(api, "arc", thresholds=THRESHOLDS)
     append(api, eid, "currentLevel", [(minutes(m), 1.75 + 0.35 * m / 60) for m in range(0, 61, 10)])
     body = status(api, eid, at=stamp(minutes(60))).json()
     assert body["level_m"] == pytest.approx(2.10)
@@ -166,7 +170,8 @@ def test_status_bad_requests(api: httpx.Client) -> None:
     empty = station(api, "empty")
     decreasing = station(api, "decreasing", thresholds={"level": {"yellow": 3.0, "orange": 2.0}})
     misspelt = station(api, "misspelt", thresholds={"level": {"jaune": 2.0}})
-    noise = api.post("/entities", json={"id": "urn:ngsi-ld:NoiseLevelObserved:n", "type": "NoiseLevelObserved",
+    noise = api.post("/entities", json={"id": "urn:ngsi-ld:NoiseLevelObserved:n",
+                                        "type": "NoiseLevelObserved",
                                         "LAeq": {"type": "Property", "value": 50.0}})
     assert noise.status_code == 201
     at = stamp(minutes(20))
@@ -398,7 +403,10 @@ def test_cli_import_hubeau(store_options: list[str], hubeau_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert "5 fetched, 5 written, 0 already stored" in result.output
     assert "5 observations written" in result.output
-    store = open_store(None, store_options[1]) if store_options[0] == "--data-dir" else open_store(store_options[1])
+    if store_options[0] == "--data-dir":
+        store = open_store(None, store_options[1])
+    else:
+        store = open_store(store_options[1])
     try:
         with store.session() as session:
             heights = session.read_series("", HUBEAU_ID, term_iri("height"))
@@ -420,7 +428,8 @@ def test_cli_import_hubeau_errors(tmp_path: Path, hubeau_url: str) -> None:
     assert runner.invoke(main, ["water", "import-hubeau", "--help"]).exit_code == 0
     bad_date = runner.invoke(main, ["water", "import-hubeau", "--station", STATION, "--since", "soon", *data])
     assert bad_date.exit_code == 2 and "--since" in bad_date.output
-    bad_code = runner.invoke(main, ["water", "import-hubeau", "--station", "A;B", "--since", "2026-11-25", *data])
+    bad_code = runner.invoke(main, ["water", "import-hubeau", "--station", "A;B", "--since", "2026-11-25",
+                                    *data])
     assert bad_code.exit_code == 2 and "not a Hub'Eau station code" in bad_code.output
     down = runner.invoke(main, ["water", "import-hubeau", "--station", "FAIL", "--since", "2026-11-25",
                                 "--base-url", hubeau_url, *data])

@@ -208,7 +208,8 @@ def _arrays(series: Series) -> tuple[np.ndarray, np.ndarray]:
             and None not in set(map(attrgetter("tzinfo"), whens))
             and bool(np.isfinite(levels).all())
         )
-        times = np.fromiter(map(datetime.timestamp, whens), dtype=np.float64, count=n) if well_formed else None
+        times = (np.fromiter(map(datetime.timestamp, whens), dtype=np.float64, count=n)
+                 if well_formed else None)
     except (TypeError, ValueError, IndexError, KeyError):
         well_formed, times = False, None
     if not well_formed or times is None:
@@ -258,7 +259,8 @@ class _Timeline:
         fixed_s = _seconds(sample_duration, "sample_duration")
         given = series.durations if isinstance(series, Samples) else None
         if given is not None and (gap_s is not None or fixed_s is not None):
-            raise ValueError("these samples carry their own durations: pass neither max_gap nor sample_duration")
+            raise ValueError("these samples carry their own durations: "
+                             "pass neither max_gap nor sample_duration")
         stamps, levels = _arrays(series)
         steps = np.diff(stamps)
         if steps.size and not (steps >= 0).all():

@@ -44,8 +44,8 @@ _PERIODS_HELP = ("Period scheme: 'fr' (day 06-18, evening 18-22, night 22-06, Fr
 def _periods(value: str) -> ind.PeriodScheme:
     """Validate the ``periods`` parameter."""
     if value not in ind.PERIOD_SCHEMES:
-        raise BadRequestData(f"parameter 'periods' must be 'fr' (day 06-18, evening 18-22, night 22-06) or 'eu' "
-                             f"(07-19, 19-23, 23-07), got '{value[:20]}'")
+        raise BadRequestData("parameter 'periods' must be 'fr' (day 06-18, evening 18-22, night 22-06) "
+                             f"or 'eu' (07-19, 19-23, 23-07), got '{value[:20]}'")
     return value  # type: ignore[return-value]
 
 
@@ -82,8 +82,8 @@ def measurement_period(entity: dict) -> float:
     if value is None:
         return DEFAULT_MEASUREMENT_PERIOD_S
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
-        raise BadRequestData(f"entity '{entity['id']}' has measurementPeriod {value!r}; it must be the sensor's "
-                             "reporting period in seconds (a number in (0, 86400]): fix the entity")
+        raise BadRequestData(f"entity '{entity['id']}' has measurementPeriod {value!r}; it must be the "
+                             "sensor's reporting period in seconds (a number in (0, 86400]): fix the entity")
     return float(value)
 
 
@@ -95,8 +95,8 @@ def _samples(request: Request, tenant: str, entity: dict, start: datetime, end: 
                                    end + timedelta(seconds=period, microseconds=1))
     limit = getattr(request.app.state.settings, "max_history_rows", None)
     if limit is not None and len(stamps) >= limit:
-        raise TooManyResults(f"the period holds {limit} or more LAeq samples of '{entity['id']}', the configured "
-                             "limit (max_history_rows); ask for a shorter period")
+        raise TooManyResults(f"the period holds {limit} or more LAeq samples of '{entity['id']}', the "
+                             "configured limit (max_history_rows); ask for a shorter period")
     return ind.Samples.ending_at(stamps, levels, period)
 
 
@@ -112,7 +112,7 @@ def _local_day(value: str, name: str, zone: str) -> date:
 
 
 def _days(request: Request, start: str | None, end: str | None, tz: str) -> tuple[date, date]:
-    """The [from, to) local dates of a daily request: default the last 7 days; 400 when reversed or too long."""
+    """The [from, to) local dates of a daily request, by default the last 7; 400 if reversed or too long."""
     today = datetime.now(UTC).astimezone(ind.time_zone(tz)).date()
     last = _local_day(end, "to", tz) if end else today
     first = _local_day(start, "from", tz) if start else last - timedelta(days=7)
@@ -142,7 +142,8 @@ def indicators_endpoint(request: Request, entity_id: str, start: str | None, end
     scheme, zone = _periods(periods), _tz(tz)
     thresholds = {"Lden": _threshold(lden, DEFAULT_LDEN_DB, "lden"),
                   "Lnight": _threshold(lnight, DEFAULT_LNIGHT_DB, "lnight")}
-    window = common.parse_window(start, end, default=timedelta(days=1), max_period=common.max_period_of(request))
+    window = common.parse_window(start, end, default=timedelta(days=1),
+                                 max_period=common.max_period_of(request))
     tenant, entity = common.load_entity(request, entity_id, (ENTITY_TYPE,))
     samples = _samples(request, tenant, entity, *window)
     report = ind.lden_report(samples, window[0], window[1], scheme, zone)
@@ -157,8 +158,8 @@ def indicators_endpoint(request: Request, entity_id: str, start: str | None, end
     }
 
 
-def daily_endpoint(request: Request, entity_id: str, start: str | None, end: str | None, periods: str, tz: str,
-                   lden: float | None, lnight: float | None) -> dict[str, Any]:
+def daily_endpoint(request: Request, entity_id: str, start: str | None, end: str | None, periods: str,
+                   tz: str, lden: float | None, lnight: float | None) -> dict[str, Any]:
     """One row of noise indicators per local date in [from, to) for one sensor."""
     scheme, zone = _periods(periods), _tz(tz)
     thresholds = {"Lden": _threshold(lden, DEFAULT_LDEN_DB, "lden"),
@@ -254,17 +255,20 @@ def router() -> APIRouter:
     @api.get("/observatory", summary="Daily Lden and Lnight of every noise sensor, with exceedance flags")
     def observatory(
         request: Request,
-        date_: str | None = Query(None, alias="date", description="Local date (YYYY-MM-DD). Default: yesterday."),
+        date_: str | None = Query(None, alias="date",
+                                  description="Local date (YYYY-MM-DD). Default: yesterday."),
         periods: str = _PERIODS, tz: str = _TZ, lden: float | None = _LDEN, lnight: float | None = _LNIGHT,
-        limit: int = Query(100, description="Sensors per page."), offset: int = Query(0, description="Page offset."),
+        limit: int = Query(100, description="Sensors per page."),
+        offset: int = Query(0, description="Page offset."),
     ) -> dict[str, Any]:
         """Daily Lden and Lnight of every NoiseLevelObserved sensor of the tenant for one date."""
         return observatory_endpoint(request, date_, periods, tz, lden, lnight, limit, offset)
 
     @api.get("/{entityId}/indicators", summary="Noise indicators of one sensor over a period")
     def indicators(
-        request: Request, entityId: str, start: str | None = _FROM, end: str | None = Query(
-            None, alias="to", description="End, excluded (ISO 8601). Default: now; the default period is 24 h."),
+        request: Request, entityId: str, start: str | None = _FROM,
+        end: str | None = Query(None, alias="to", description="End, excluded (ISO 8601). "
+                                "Default: now; the default period is 24 h."),
         periods: str = _PERIODS, tz: str = _TZ, lden: float | None = _LDEN, lnight: float | None = _LNIGHT,
     ) -> dict[str, Any]:
         """LAeq, Lday, Levening, Lnight, Lden, L10/L50/L90 (dB(A)), samples, coverage and exceedances."""
@@ -298,12 +302,14 @@ USECASE = UseCase(
         Indicator("Lday", "LAeq of the day periods (06-18 fr, 07-19 eu)", "dB(A)", "/{entityId}/indicators"),
         Indicator("Levening", "LAeq of the evening periods (18-22 fr, 19-23 eu)", "dB(A)",
                   "/{entityId}/indicators"),
-        Indicator("Lnight", "LAeq of the night periods (22-06 fr, 23-07 eu)", "dB(A)", "/{entityId}/indicators"),
+        Indicator("Lnight", "LAeq of the night periods (22-06 fr, 23-07 eu)", "dB(A)",
+                  "/{entityId}/indicators"),
         Indicator("Lden", "Day-evening-night level, Directive 2002/49/EC Annex I", "dB(A)",
                   "/{entityId}/indicators"),
         Indicator("L10", "Level exceeded 10 % of the time", "dB(A)", "/{entityId}/indicators"),
         Indicator("L50", "Level exceeded 50 % of the time", "dB(A)", "/{entityId}/indicators"),
-        Indicator("L90", "Level exceeded 90 % of the time (background noise)", "dB(A)", "/{entityId}/indicators"),
+        Indicator("L90", "Level exceeded 90 % of the time (background noise)", "dB(A)",
+                  "/{entityId}/indicators"),
         Indicator("daily", "Daily series of the indicators, per local date", "dB(A)", "/{entityId}/daily"),
         Indicator("observatory", "Daily Lden and Lnight of every sensor with exceedance flags", "dB(A)",
                   "/observatory"),

@@ -43,7 +43,8 @@ from calanque.usecases.water.status import COLOURS, Thresholds, station_status
 LEVEL_ATTRIBUTES = {"FloodMonitoring": "currentLevel", "WaterObserved": "height"}
 QUALITY_TYPE = "WaterQualityObserved"
 # unitCode each quality parameter must carry (docs/data-conventions.md); absent means these units.
-QUALITY_UNIT_CODES = {"temperature": "CEL", "pH": "C62", "conductivity": "G42", "turbidity": "C62", "O2": "M1"}
+QUALITY_UNIT_CODES = {"temperature": "CEL", "pH": "C62", "conductivity": "G42", "turbidity": "C62",
+                      "O2": "M1"}
 HUBEAU_URL_VARIABLE = "CALANQUE_HUBEAU_BASE_URL"
 MAX_IMPORT_STATIONS = 50
 _ALERTS = COLOURS[1:]
@@ -107,8 +108,8 @@ def station_thresholds(entity: dict) -> tuple[Thresholds, dict[str, str]]:
         return DEFAULT_THRESHOLDS, sources
     where = f"entity '{entity['id']}' vigilanceThresholds"
     if not isinstance(raw, dict) or set(raw) - {"level", "rise"}:
-        raise BadRequestData(f"{where} must be an object with 'level' (m) and/or 'rise' (cm/h) members; fix the "
-                             "entity")
+        raise BadRequestData(f"{where} must be an object with 'level' (m) and/or 'rise' (cm/h) members; "
+                             "fix the entity")
     values: dict[str, float | None] = {}
     for kind in ("level", "rise"):
         part = raw.get(kind)
@@ -116,11 +117,13 @@ def station_thresholds(entity: dict) -> tuple[Thresholds, dict[str, str]]:
             values.update({f"{kind}_{c}": getattr(DEFAULT_THRESHOLDS, f"{kind}_{c}") for c in _ALERTS})
             continue
         if not isinstance(part, dict) or set(part) - set(_ALERTS):
-            raise BadRequestData(f"{where}.{kind} must map yellow, orange and/or red to numbers; fix the entity")
+            raise BadRequestData(f"{where}.{kind} must map yellow, orange and/or red to numbers; "
+                                 "fix the entity")
         for colour in _ALERTS:
             value = part.get(colour)
             if value is not None and not _number(value):
-                raise BadRequestData(f"{where}.{kind}.{colour} must be a number, got {value!r}; fix the entity")
+                raise BadRequestData(f"{where}.{kind}.{colour} must be a number, got {value!r}; "
+                                     "fix the entity")
             values[f"{kind}_{colour}"] = value
         sources[kind] = "entity"
     try:
@@ -147,7 +150,8 @@ def _latest_time(request: Request, tenant: str, entity: dict, attr: str, moment:
             entity_ids=[entity["id"]], attrs=[common.term_iri(attr)],
             end=format_ts(moment + timedelta(microseconds=1)), last_n=1))
     if not rows or rows[-1].observed_at is None:
-        raise ResourceNotFound(f"entity '{entity['id']}' has no {attr} observation at or before {format_ts(moment)}")
+        raise ResourceNotFound(f"entity '{entity['id']}' has no {attr} observation at or before "
+                               f"{format_ts(moment)}")
     return parse_ts(rows[-1].observed_at)
 
 
@@ -211,7 +215,8 @@ def quality_ranges(entity: dict, requested: dict[str, float | None]) -> dict[str
                 origins.append(f"{bound} from the request ({name}_{bound})")
             elif bound in part:
                 if part[bound] is not None and not _number(part[bound]):
-                    raise BadRequestData(f"{where}.{name}.{bound} must be a number or null, got {part[bound]!r}")
+                    raise BadRequestData(f"{where}.{name}.{bound} must be a number or null, "
+                                         f"got {part[bound]!r}")
                 bounds.append(part[bound])
                 origins.append(f"{bound} from the entity's qualityRanges")
             else:
@@ -280,7 +285,8 @@ def import_endpoint(request: Request, body: HubEauImport) -> dict[str, Any]:
     except ValueError as err:
         raise BadRequestData(str(err)) from None
     if len(stations) > MAX_IMPORT_STATIONS:
-        raise BadRequestData(f"{len(stations)} stations asked; import at most {MAX_IMPORT_STATIONS} per request")
+        raise BadRequestData(f"{len(stations)} stations asked; import at most {MAX_IMPORT_STATIONS} "
+                             "per request")
     start, end = common.parse_window(body.start, body.end, default=timedelta(days=1),
                                      max_period=common.max_period_of(request))
     tenant = tenant_of(request)
@@ -317,7 +323,8 @@ def router() -> APIRouter:
     def status(
         request: Request, entityId: str,
         window: str = Query("PT1H", description="Window of the rate of rise, ISO 8601 (PT1H, PT30M, P1D)."),
-        at: str | None = Query(None, description="Assess the station as of this time (ISO 8601). Default: now."),
+        at: str | None = Query(None,
+                               description="Assess the station as of this time (ISO 8601). Default: now."),
     ) -> dict[str, Any]:
         """Latest level (m), rate of rise (cm/h), colour, reason and predicted time of the next threshold."""
         return status_endpoint(request, entityId, window, at)
@@ -343,7 +350,8 @@ def router() -> APIRouter:
         requested = {
             "temperature_min": temperature_min, "temperature_max": temperature_max, "pH_min": pH_min,
             "pH_max": pH_max, "O2_min": O2_min, "O2_max": O2_max, "conductivity_min": conductivity_min,
-            "conductivity_max": conductivity_max, "turbidity_min": turbidity_min, "turbidity_max": turbidity_max,
+            "conductivity_max": conductivity_max, "turbidity_min": turbidity_min,
+            "turbidity_max": turbidity_max,
         }
         return quality_endpoint(request, entityId, requested)
 
@@ -359,9 +367,10 @@ USECASE = UseCase(
     device_models=("decentlab-dl-ctd10",),
     indicators=(
         Indicator("level", "Latest water level at the station", "m", "/{entityId}/status"),
-        Indicator("rateOfRise", "Least-squares slope of the level over the window", "cm/h", "/{entityId}/status"),
-        Indicator("vigilance", "Colour green/yellow/orange/red from level and rise thresholds, with its reason",
-                  None, "/{entityId}/status"),
+        Indicator("rateOfRise", "Least-squares slope of the level over the window", "cm/h",
+                  "/{entityId}/status"),
+        Indicator("vigilance", "Colour green/yellow/orange/red from level and rise thresholds, with its "
+                  "reason", None, "/{entityId}/status"),
         Indicator("nextThreshold", "Predicted time the next level threshold is reached at the current rate",
                   None, "/{entityId}/status"),
         Indicator("quality", "Latest temperature, pH, conductivity, turbidity, O2 and range violations", None,
@@ -370,8 +379,8 @@ USECASE = UseCase(
     thresholds=(
         *(Threshold(f"level.{c}", getattr(DEFAULT_THRESHOLDS, f"level_{c}"), "m", f"{c} level: {_GENERIC}")
           for c in _ALERTS),
-        *(Threshold(f"rise.{c}", getattr(DEFAULT_THRESHOLDS, f"rise_{c}"), "cm/h", f"{c} rate of rise: {_GENERIC}")
-          for c in _ALERTS),
+        *(Threshold(f"rise.{c}", getattr(DEFAULT_THRESHOLDS, f"rise_{c}"), "cm/h",
+                    f"{c} rate of rise: {_GENERIC}") for c in _ALERTS),
         *(Threshold(f"{name}.{which}", value, rng.unit or None, f"{which} of {rng.label}: {rng.source}")
           for name, rng in DEFAULT_RANGES.items()
           for which, value in (("min", rng.minimum), ("max", rng.maximum)) if value is not None),
