@@ -355,6 +355,28 @@ def test_hubeau_import_writes_entities_and_history(api: httpx.Client, hubeau_url
     assert st["level_m"] == pytest.approx(1.23) and st["attribute"] == "height"
 
 
+def test_hubeau_import_keeps_newer_values_and_reports_empty_stations(api: httpx.Client, hubeau_url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The entity already holds a height observed at 08:07: the recorded heights of 08:00 and 08:05
+    # are older and not written; the 08:10 height and both flows (none stored yet) are.
+    # Station Y000000001 has no observation in the period: nothing is created for it.
+    monkeypatch.setenv("CALANQUE_HUBEAU_BASE_URL", hubeau_url)
+    r = api.post("/entities", json={"id": HUBEAU_ID, "type": "WaterObserved", "height": {
+        "type": "Property", "value": 1.21, "unitCode": "MTR", "observedAt": "2026-11-25T08:07:00Z"}})
+    assert r.status_code == 201, r.text
+    body = httpx.post(f"{root(api)}/api/v1/water/hubeau/import", json=import_body(STATION, "Y000000001"),
+                      timeout=30).json()
+    assert body["stations"] == [
+        {"station": STATION, "entityId": HUBEAU_ID, "fetched": 5, "written": 3, "duplicates": 0, "older": 2,
+         "created": False},
+        {"station": "Y000000001", "entityId": "urn:ngsi-ld:WaterObserved:hubeau-Y000000001", "fetched": 0,
+         "written": 0, "duplicates": 0, "older": 0, "created": False}]
+    heights = api.get(f"/temporal/entities/{HUBEAU_ID}", params={"attrs": "height"}).json()["height"]
+    assert [(i["observedAt"][11:16], i["value"]) for i in heights] == [("08:07", 1.21), ("08:10", 1.23)]
+    assert api.get(f"/entities/{HUBEAU_ID}").json()["height"]["value"] == pytest.approx(1.23)
+    assert api.get("/entities/urn:ngsi-ld:WaterObserved:hubeau-Y000000001").status_code == 404
+
+
 def test_hubeau_import_bad_requests_and_upstream_failure(api: httpx.Client, hubeau_url: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALANQUE_HUBEAU_BASE_URL", hubeau_url)

@@ -92,7 +92,7 @@ def _samples(request: Request, tenant: str, entity: dict, start: datetime, end: 
     period = measurement_period(entity)
     # A sample stamped t covers [t - period, t): those ending in (start, end + period] can overlap.
     stamps, levels = common.series(request, tenant, entity["id"], LEVEL_ATTR, start,
-                                   end + timedelta(seconds=period, microseconds=1))
+                                   end + timedelta(seconds=period, microseconds=1), dataset_id="")
     limit = getattr(request.app.state.settings, "max_history_rows", None)
     if limit is not None and len(stamps) >= limit:
         raise TooManyResults(f"the period holds {limit} or more LAeq samples of '{entity['id']}', the "

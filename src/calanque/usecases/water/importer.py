@@ -106,6 +106,7 @@ def import_observations(broker: Broker, tenant: str, stations: Sequence[str],
     reports = {code: StationReport(code, entity_id(code)) for code in stations}
     by_time: dict[datetime, dict[str, list[HydroObservation]]] = {}
     needs_location: set[str] = set()
+    existing: set[str] = set()
     with broker.store.session() as session:
         for code, report in reports.items():
             mine = [o for o in observations if o.station == code]
@@ -114,7 +115,8 @@ def import_observations(broker: Broker, tenant: str, stations: Sequence[str],
             if entity is not None and type_iri not in entity.get("type", []):
                 raise ImportFailed(f"entity '{report.entity_id}' exists and is not a WaterObserved; "
                                    "rename or delete it before importing station " + code)
-            report.created = entity is None
+            if entity is not None:
+                existing.add(code)
             if entity is None or location_iri not in entity.get("attrs", {}):
                 needs_location.add(code)
             for quantity, iri in iris.items():
@@ -158,6 +160,7 @@ def import_observations(broker: Broker, tenant: str, stations: Sequence[str],
         handled = 0
         for code, found in by_time[moment].items():
             reports[code].written += len(found)
+            reports[code].created = code not in existing
             handled += len(found)
         if progress is not None:
             progress(handled)
