@@ -158,6 +158,12 @@ def test_schedule_bad_requests(api: httpx.Client) -> None:
                  "dimmingProfile": prop([{"from": "25:00", "to": "05:00", "level": 0.5}])})
     r = lighting(api, "/schedule", date="2026-01-10", group=GROUP + "G3")
     assert r.status_code == 400 and "G3" in r.json()["detail"] and "dimmingProfile[0].from" in r.json()["detail"]
+    # Listing every group: G3 (bad profile) and G2 (no location, no light) are skipped with the reason.
+    body = lighting(api, "/schedule", date="2026-01-10").json()
+    assert [g["id"] for g in body["groups"]] == [GROUP + "G1"]
+    reasons = {s["id"]: s["reason"] for s in body["skipped"]}
+    assert set(reasons) == {GROUP + "G2", GROUP + "G3"}
+    assert "no location" in reasons[GROUP + "G2"] and "25:00" in reasons[GROUP + "G3"]
     r = lighting(api, "/schedule", date="2026-02-30")
     assert r.status_code == 400 and "YYYY-MM-DD" in r.json()["detail"]
     r = lighting(api, "/schedule", date="2026-01-10", group=GROUP + "nope")
@@ -238,6 +244,11 @@ def test_all_faults_include_the_closed_day_burner(api: httpx.Client) -> None:
 
 def test_faults_bad_parameters(api: httpx.Client) -> None:
     setup_assets(api)
+    # A light without location nor group cannot be judged (daylight needs a position): skipped, with why.
+    create(api, {"id": SL + "lost", "type": "Streetlight", "powerState": prop("on", F0)})
+    body = lighting(api, "/faults", **{"from": z(F0), "to": z(F1)}).json()
+    assert body["faults"] == [] and [s["id"] for s in body["skipped"]] == [SL + "lost"]
+    assert "no location" in body["skipped"][0]["reason"]
     r = lighting(api, "/faults", **{"from": z(F1), "to": z(F0)})
     assert r.status_code == 400 and "before" in r.json()["detail"]
     r = lighting(api, "/faults", **{"from": z(F0), "to": z(F0 + timedelta(days=8))})

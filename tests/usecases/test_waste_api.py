@@ -8,6 +8,7 @@ great-circle legs along one meridian (R·Δφ).
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from datetime import UTC, datetime, timedelta
@@ -390,6 +391,56 @@ def test_waste_endpoints_in_openapi(api: httpx.Client) -> None:
 
 
 # ------------------------------------------------------------------------------ enricher
+
+LDDS75_EUI = "a84041000181c0de"
+APP = "0f3a2b4c-1d2e-4f50-8a9b-0c1d2e3f4a5b"
+
+
+def ldds75_frame(distance_mm: int) -> bytes:
+    """An LDDS75 fPort 2 frame (Dragino manual): battery 3.387 V, distance in mm, no interrupt, no probe, sensor."""
+    return bytes.fromhex("0d3b") + distance_mm.to_bytes(2, "big") + bytes.fromhex("00000001")
+
+
+def chirpstack_up(frame: bytes, f_cnt: int, at: datetime) -> dict:
+    """A ChirpStack v4 `up` event of the LDDS75."""
+    stamp = z(at)
+    return {"deduplicationId": f"00000000-0000-4000-8000-{f_cnt:012d}", "time": stamp,
+            "deviceInfo": {"applicationId": APP, "deviceName": "ldds75-x", "devEui": LDDS75_EUI},
+            "devAddr": "00189440", "fCnt": f_cnt, "fPort": 2, "data": base64.b64encode(frame).decode(),
+            "rxInfo": [{"gatewayId": "0016c001f153a14c", "rssi": -97.0, "snr": 7.5, "gwTime": stamp}]}
+
+
+def test_uplinks_through_the_pipeline_get_fill_and_emptying(api: httpx.Client) -> None:
+    setup_layout(api)
+    create(api, container_body("A"))
+    base = root(api)
+    r = httpx.post(f"{base}/api/v1/devices", timeout=10, json={
+        "id": LDDS75_EUI, "name": "ldds75-x", "deviceModel": "Dragino LDDS75", "codec": "dragino-ldds75",
+        "entityId": WC + "A", "entityType": "WasteContainer", "network": "chirpstack",
+        "chirpstackApplicationId": APP, "mapping": {"distance": {"attribute": "distance", "unitCode": "MTR"}}})
+    assert r.status_code == 201, r.text
+    r = httpx.post(f"{base}/api/v1/integrations", json={"name": "cs", "kind": "chirpstack"}, timeout=10)
+    assert r.status_code == 201, r.text
+    key = {"X-Calanque-Key": r.json()["key"]}
+    t0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    # 0.52 m = 0.9 full at t0 - 1 h; 1.54 m = 0.05 at t0: an emptying; then 1.42 m (0.15) and 1.30 m
+    # (0.25) one and two days later: 0.1 per day.
+    readings = [(t0 - timedelta(hours=1), 520), (t0, 1540), (t0 + timedelta(days=1), 1420),
+                (t0 + timedelta(days=2), 1300)]
+    for n, (at, mm) in enumerate(readings, start=1):
+        r = httpx.post(f"{base}/api/v1/ingest/chirpstack", params={"event": "up"}, headers=key, timeout=10,
+                       json=chirpstack_up(ldds75_frame(mm), n, at))
+        assert r.status_code == 202 and r.json()["status"] == "stored", r.text
+    doc = api.get(f"/entities/{WC}A").json()
+    assert math.isclose(doc["fillingLevel"]["value"], 0.25) and doc["fillingLevel"]["unitCode"] == "C62"
+    assert doc["fillingLevel"]["observedAt"] == "2026-03-04T06:00:00.000000Z"
+    assert doc["dateLastEmptying"]["value"] == {"@type": "DateTime", "@value": "2026-03-02T06:00:00.000000Z"}
+    body = waste(api, f"/{WC}A/forecast").json()
+    assert body["source"] == "fillingLevel" and body["samples"] == 3 and when(body["since"]) == t0
+    assert math.isclose(body["ratePerDay"], 0.1, rel_tol=1e-9)
+    # (0.8 - 0.25) / 0.1 = 5.5 days after the last reading.
+    assert abs(when(body["predictedFullAt"]) - (t0 + timedelta(days=7.5))) < timedelta(seconds=1)
+
 
 MODEL_ENTITY = {
     "id": MODEL, "type": [term_iri("WasteContainerModel")],

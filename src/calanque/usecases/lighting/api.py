@@ -33,6 +33,8 @@ from calanque.usecases.lighting.schedule import Switch, night_schedule, sun_time
 from calanque.usecases.lighting.settings import LightingSettings
 
 Series = list[tuple[datetime, float]]
+# How far before a period the state holding at its start (and the last message) is looked for.
+CARRY_IN = timedelta(days=7)
 
 
 class _Out(BaseModel):
@@ -78,7 +80,7 @@ class ScheduleOut(_Out):
     date: date
     timezone: str
     groups: list[GroupScheduleOut]
-    without_location: list[str]
+    skipped: list[SkippedOut]
 
 
 class FaultOut(_Out):
@@ -93,6 +95,13 @@ class FaultOut(_Out):
     source: str
 
 
+class SkippedOut(_Out):
+    """An asset left out of an answer, and why (its stored data cannot be used)."""
+
+    id: str
+    reason: str
+
+
 class FaultsOut(_Out):
     """Faults of the lights over a period (open ones: still going on at ``to``)."""
 
@@ -102,6 +111,7 @@ class FaultsOut(_Out):
     lights: int
     commanded_state: str
     faults: list[FaultOut]
+    skipped: list[SkippedOut]
 
 
 class EnergyOut(_Out):
@@ -183,13 +193,14 @@ def _commanded(g: Group, start: datetime, end: datetime, settings: LightingSetti
 
 def _rows_by_entity(session: Session, tenant: str, ids: Sequence[str], attrs: Sequence[str],
                     start: datetime, end: datetime) -> dict[tuple[str, str], list[tuple[datetime, Any]]]:
-    """History values per (entity, attribute IRI): the last instance before ``start`` then those in [start, end)."""
+    """History values per (entity, attribute IRI): the last instance in the CARRY_IN days before ``start``, then
+    those in [start, end)."""
     if not ids:
         return {}
     iris = [term_iri(a) for a in attrs]
-    rows = session.read_history(
-        tenant, HistoryQuery(entity_ids=list(ids), attrs=iris, end=format_ts(start), last_n=1)
-    ) + session.read_history(
+    rows = session.read_history(tenant, HistoryQuery(
+        entity_ids=list(ids), attrs=iris, start=format_ts(start - CARRY_IN), end=format_ts(start), last_n=1,
+    )) + session.read_history(
         tenant, HistoryQuery(entity_ids=list(ids), attrs=iris, start=format_ts(start), end=format_ts(end))
     )
     out: dict[tuple[str, str], list[tuple[datetime, Any]]] = {}
@@ -240,6 +251,26 @@ def _light_faults(light: Light, group: Group | None, power: Series, states: Seri
     return detect_faults(obs, end, rules)
 
 
+def _group_schedule(g: Group, day: date, settings: LightingSettings) -> GroupScheduleOut:
+    """One group's schedule for the night starting on ``day``; 400 naming the group when its data is unusable."""
+    switches = _night(g, day, settings)
+    assert g.location is not None
+    tz = settings.tz()
+    sunset = sun_times(g.location[1], g.location[0], day, tz)[1]
+    sunrise = sun_times(g.location[1], g.location[0], day + timedelta(days=1), tz)[0]
+    spans = [(a.level, (b.time - a.time).total_seconds() / 3600) for a, b in zip(switches, switches[1:], strict=False)]
+    return GroupScheduleOut(
+        id=g.id, location=Point(lon=g.location[0], lat=g.location[1]), location_source=g.location_source,
+        sunset=sunset, sunrise=sunrise,
+        switch_on_offset_minutes=g.on_offset.total_seconds() / 60,
+        switch_off_offset_minutes=g.off_offset.total_seconds() / 60,
+        switch_on=switches[0].time, switch_off=switches[-1].time,
+        hours_on=sum(h for level, h in spans if level > 0),
+        full_power_equivalent_hours=sum(level * h for level, h in spans),
+        switches=[SwitchOut(time=s.time, level=s.level) for s in switches],
+    )
+
+
 def build_router(settings: LightingSettings) -> APIRouter:
     """The lighting API with the given settings."""
     router = APIRouter()
@@ -262,25 +293,15 @@ def build_router(settings: LightingSettings) -> APIRouter:
             fleet = _fleet(session, tenant, group)
         chosen = [fleet.groups[group]] if group is not None else list(fleet.groups.values())
         out: list[GroupScheduleOut] = []
+        skipped: list[SkippedOut] = []
         for g in chosen:
-            if g.location is None:
-                continue
-            switches = _night(g, day, settings)
-            sunset = sun_times(g.location[1], g.location[0], day, tz)[1]
-            sunrise = sun_times(g.location[1], g.location[0], day + timedelta(days=1), tz)[0]
-            spans = [(a.level, (b.time - a.time).total_seconds() / 3600) for a, b in zip(switches, switches[1:])]
-            out.append(GroupScheduleOut(
-                id=g.id, location=Point(lon=g.location[0], lat=g.location[1]), location_source=g.location_source,
-                sunset=sunset, sunrise=sunrise,
-                switch_on_offset_minutes=g.on_offset.total_seconds() / 60,
-                switch_off_offset_minutes=g.off_offset.total_seconds() / 60,
-                switch_on=switches[0].time, switch_off=switches[-1].time,
-                hours_on=sum(h for level, h in spans if level > 0),
-                full_power_equivalent_hours=sum(level * h for level, h in spans),
-                switches=[SwitchOut(time=s.time, level=s.level) for s in switches],
-            ))
-        return ScheduleOut(date=day, timezone=settings.timezone, groups=out,
-                           without_location=[g.id for g in chosen if g.location is None])
+            try:
+                out.append(_group_schedule(g, day, settings))
+            except BadRequestData as err:
+                if group is not None:
+                    raise
+                skipped.append(SkippedOut(id=g.id, reason=err.detail))
+        return ScheduleOut(date=day, timezone=settings.timezone, groups=out, skipped=skipped)
 
     @router.get(
         "/faults", response_model=FaultsOut, summary="Faults of the streetlights",
@@ -301,6 +322,7 @@ def build_router(settings: LightingSettings) -> APIRouter:
                                   max_period=timedelta(days=settings.max_fault_days))
         tenant = tenant_of(request)
         found: list[FaultOut] = []
+        skipped: list[SkippedOut] = []
         with store_of(request).session() as session:
             fleet = _fleet(session, tenant, group)
             lights = [lt for lt in fleet.lights.values() if group is None or lt.group_id == group]
@@ -308,13 +330,16 @@ def build_router(settings: LightingSettings) -> APIRouter:
                                       start, end)
             for light in lights:
                 g = fleet.groups.get(light.group_id) if light.group_id else None
-                power_rows = history.get((light.id, term_iri("powerConsumption")), [])
+                power = _series(session, tenant, light.id, "powerConsumption", start, end)
                 state_rows = history.get((light.id, term_iri("powerState")), [])
-                power = [(t, float(v)) for t, v in power_rows
-                         if t >= start and isinstance(v, int | float) and not isinstance(v, bool)]
-                states = _on_off(state_rows, start)
-                messages = sorted({t for t, _ in power_rows} | {t for t, _ in state_rows})
-                detected = _light_faults(light, g, power, states, messages, start, end, settings)
+                messages = sorted({t for t, _ in history.get((light.id, term_iri("powerConsumption")), [])}
+                                  | {t for t, _ in state_rows})
+                try:
+                    detected = _light_faults(light, g, power, _on_off(state_rows, start), messages, start, end,
+                                             settings)
+                except BadRequestData as err:
+                    skipped.append(SkippedOut(id=light.id, reason=err.detail))
+                    continue
                 if light.status == "defectiveLamp" and not any(
                     f.kind == LAMP_FAILURE and f.ended_at is None for f in detected
                 ):
@@ -330,7 +355,7 @@ def build_router(settings: LightingSettings) -> APIRouter:
                 ]
         found.sort(key=lambda f: (f.started_at, f.id, f.kind))
         return FaultsOut(from_=start, to=end, state=state, lights=len(lights), commanded_state="schedule",
-                         faults=found)
+                         faults=found, skipped=skipped)
 
     @router.get(
         "/energy", response_model=EnergyReportOut, summary="Energy consumed and saved per light, group and cabinet",

@@ -44,6 +44,8 @@ from calanque.usecases.waste.routing import PARIS, ContainerState, collection_pl
 from calanque.usecases.waste.settings import WasteSettings, parse_lon_lat
 
 DEFAULT_INCIDENT_WINDOW = timedelta(days=7)
+# How far before a period the status holding at its start is looked for.
+STATUS_CARRY_IN = timedelta(days=31)
 
 
 class _Out(BaseModel):
@@ -283,13 +285,14 @@ def _as_datetimes(times: np.ndarray, values: np.ndarray) -> list[tuple[datetime,
 def _statuses(
     session: Session, tenant: str, ids: Sequence[str], start: datetime, end: datetime,
 ) -> dict[str, list[tuple[datetime, str]]]:
-    """Reported ``status`` values per container: the one holding at ``start`` (dated ``start``), then the changes."""
+    """Reported ``status`` values per container: the last one in the STATUS_CARRY_IN days before ``start``
+    (dated ``start``), then the reports until ``end``."""
     if not ids:
         return {}
     attr = term_iri("status")
-    rows = session.read_history(
-        tenant, HistoryQuery(entity_ids=list(ids), attrs=[attr], end=format_ts(start), last_n=1)
-    ) + session.read_history(
+    rows = session.read_history(tenant, HistoryQuery(
+        entity_ids=list(ids), attrs=[attr], start=format_ts(start - STATUS_CARRY_IN), end=format_ts(start), last_n=1,
+    )) + session.read_history(
         tenant, HistoryQuery(entity_ids=list(ids), attrs=[attr], start=format_ts(start), end=format_ts(end))
     )
     out: dict[str, list[tuple[datetime, str]]] = {}
