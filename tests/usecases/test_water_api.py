@@ -355,8 +355,8 @@ def test_hubeau_import_writes_entities_and_history(api: httpx.Client, hubeau_url
     assert st["level_m"] == pytest.approx(1.23) and st["attribute"] == "height"
 
 
-def test_hubeau_import_keeps_newer_values_and_reports_empty_stations(api: httpx.Client, hubeau_url: str,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hubeau_import_keeps_newer_values_and_reports_empty_stations(
+        api: httpx.Client, hubeau_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The entity already holds a height observed at 08:07: the recorded heights of 08:00 and 08:05
     # are older and not written; the 08:10 height and both flows (none stored yet) are.
     # Station Y000000001 has no observation in the period: nothing is created for it.
@@ -367,8 +367,8 @@ def test_hubeau_import_keeps_newer_values_and_reports_empty_stations(api: httpx.
     body = httpx.post(f"{root(api)}/api/v1/water/hubeau/import", json=import_body(STATION, "Y000000001"),
                       timeout=30).json()
     assert body["stations"] == [
-        {"station": STATION, "entityId": HUBEAU_ID, "fetched": 5, "written": 3, "duplicates": 0, "older": 2,
-         "created": False},
+        {"station": STATION, "entityId": HUBEAU_ID, "fetched": 5, "written": 3, "duplicates": 0,
+         "older": 2, "created": False},
         {"station": "Y000000001", "entityId": "urn:ngsi-ld:WaterObserved:hubeau-Y000000001", "fetched": 0,
          "written": 0, "duplicates": 0, "older": 0, "created": False}]
     heights = api.get(f"/temporal/entities/{HUBEAU_ID}", params={"attrs": "height"}).json()["height"]
