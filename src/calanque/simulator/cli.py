@@ -188,7 +188,7 @@ def simulate_command() -> click.Command:
           calanque simulate --target http://127.0.0.1:1026 --network http --key KEY --from -7d --to now
           calanque simulate --mqtt 127.0.0.1:1883 --no-provision --streetlights 5000 --rate 500 --duration 5m
         """
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)
         now = datetime.now(UTC)
         try:
             start_at = parse_when(start, now) if start else None
@@ -234,7 +234,7 @@ def _describe(console: Console, sim: Simulator, target: str | None, mqtt: str | 
     console.print("Fleet (seed %d): %s" % (sim.config.fleet.seed,
                                            ", ".join(f"{n} {k}" for k, n in counts.items() if n)),
                   highlight=False)
-    console.print(f"  {len(sim.fleet.isles)} container isles, {len(sim.fleet.groups)} lighting groups; "
+    console.print(f"  container isles: {len(sim.fleet.isles)}, lighting groups: {len(sim.fleet.groups)}, "
                   f"communes: {len({d.commune.insee for d in sim.fleet.devices})}", highlight=False)
     by_net: dict[str, int] = {}
     for d in sim.fleet.devices:

@@ -496,7 +496,8 @@ class Simulator:
             self._record_error(kind, str(err))
             if consecutive[0] >= self.config.max_consecutive_errors:
                 with self._lock:
-                    self._stats.fatal = (f"stopped after {consecutive[0]} failed deliveries in a row; last: {err}")
+                    if self._stats.fatal is None:
+                        self._stats.fatal = f"stopped after {consecutive[0]} failed deliveries in a row; last: {err}"
                 self._stop.set()
             return
         consecutive[0] = 0
