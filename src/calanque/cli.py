@@ -231,6 +231,47 @@ def deadletter_retry(ids: tuple[int, ...], retry_all: bool, data_dir: Path, data
         sys.exit(1)
 
 
+# the demo: platform + simulated fleet -----------------------------------------------------------
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@main.command()
+@_serve_options
+@click.option("--backfill", default="24h", show_default=True, metavar="DURATION",
+              help="Simulated history sent at start-up, as fast as possible (e.g. 6h, 2d; 0 for none).")
+@click.option("--speed", type=click.FloatRange(0, min_open=True), default=None,
+              help="After the backfill, run the fleet's clock this many times faster than real time "
+                   "(default: real time).")
+@click.option("--scale", type=click.FloatRange(0, min_open=True), default=1.0, show_default=True,
+              help="Multiply the size of the demo fleet.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated fleet.")
+def demo(host: str, port: int, data_dir: Path, backfill: str, speed: float | None, scale: float, seed: int) -> None:
+    """Start the platform on its embedded store with a simulated fleet feeding it, in one step.
+
+    The API server starts on --host/--port with SQLite in --data-dir; the fleet (noise sensors,
+    waste containers, river and water-quality probes, bike and pedestrian counters, streetlights
+    and cabinets across Aix-Marseille-Provence) is provisioned, its last --backfill of history is
+    sent through the real ingestion endpoints, then it keeps reporting live. The demo runs without
+    authentication, so it only listens on a loopback address. Stop it with Ctrl-C.
+    """
+    from calanque.demo import run_demo
+
+    if host not in _LOOPBACK:
+        raise click.BadParameter(f"the demo runs without authentication and only listens on a loopback address "
+                                 f"(127.0.0.1, ::1), not {host}", param_hint="--host")
+    run_demo(host=host, port=port, data_dir=data_dir, backfill=backfill, speed=speed, scale=scale, seed=seed)
+
+
+def _mount_simulator() -> None:
+    """Add `calanque simulate` (calanque.simulator)."""
+    from calanque.simulator.cli import simulate_command
+
+    main.add_command(simulate_command(), name="simulate")
+
+
+_mount_simulator()
+
+
 # ingestion (calanque.pipeline) -----------------------------------------------------------------
 @main.command()
 @click.option("--mqtt", "mqtt_url", default="mqtt://127.0.0.1:1883", show_default=True, envvar="CALANQUE_MQTT_URL",
