@@ -21,9 +21,10 @@ def digest(size: int, *key: object) -> bytes:
 
 
 def normal(*key: object) -> float:
-    """A standard normal number determined by ``key`` (Box–Muller)."""
-    u1 = uniform(*key, "n1")
-    u2 = uniform(*key, "n2")
+    """A standard normal number determined by ``key`` (Box–Muller on two uniforms from one digest)."""
+    raw = digest(16, *key, "n")
+    u1 = int.from_bytes(raw[:8], "big") / 18446744073709551616.0
+    u2 = int.from_bytes(raw[8:], "big") / 18446744073709551616.0
     return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
 
 

@@ -154,7 +154,8 @@ def simulate_command() -> click.Command:
     @click.option("--flood-river", type=click.Choice(RIVERS), multiple=True,
                   help="River(s) the flood affects (repeatable; default: all).")
     @click.option("--flood-peak", type=click.FloatRange(0, min_open=True), default=2.0, show_default=True,
-                  help="Flood rise in metres at the most upstream site (scaled per site).")
+                  help="Typical flood rise in metres (each site scales it: larger downstream, smaller on "
+                       "the Jarret).")
     @click.option("--tts-tenant", default="ttn", show_default=True,
                   help="The Things Stack tenant id in uplink topics (v3/{app}@{tenant}/…).")
     @click.option("--topic-pattern", default=DEFAULT_TOPIC_PATTERN, show_default=True,
@@ -195,7 +196,7 @@ def simulate_command() -> click.Command:
             end_at = parse_when(end, now) if end else None
             floods = (FloodEvent(parse_when(flood_at, now), peak_m=flood_peak, rivers=flood_river),) if flood_at else ()
             wall = parse_duration(duration) if duration else None
-            key_map = parse_keys(keys if len(keys) != 1 else tuple(keys[0].split()))
+            key_map = parse_keys(keys)
             lorawan, generic = network_plan(network, http=target is not None, mqtt=mqtt is not None,  # type: ignore[arg-type]
                                             transport=transport)  # type: ignore[arg-type]
             spec = FleetSpec(noise=noise, containers=containers, river=rivers, water=water_quality, bikes=bikes,

@@ -321,7 +321,8 @@ class Simulator:
         return self._thread is not None and self._thread.is_alive()
 
     def run(self, on_progress: Callable[[SimStats], None] | None = None) -> SimStats:
-        """Run to the end (or until stop(), the duration, or too many errors) in this thread."""
+        """Run to the end (or until stop() from another thread, the duration, or too many errors) in this thread."""
+        self._stop.clear()
         return asyncio.run(self.run_async(on_progress))
 
     def start(self) -> None:
@@ -342,14 +343,14 @@ class Simulator:
     def _thread_main(self) -> None:
         """Background thread body: run, keeping a failure in the stats."""
         try:
-            self.run()
+            asyncio.run(self.run_async())
         except Exception as err:  # the thread must not die silently: the error goes to the stats
             with self._lock:
                 self._stats.fatal = self._stats.fatal or f"{type(err).__name__}: {err}"
                 self._stats.finished = True
 
     async def run_async(self, on_progress: Callable[[SimStats], None] | None = None) -> SimStats:
-        """Run to the end as an asyncio task; raises SimulationError when delivery is impossible."""
+        """Run to the end as an asyncio task (stop() ends it early); SimulationError when delivery is impossible."""
         cfg = self.config
         phases = plan_phases(cfg.start, cfg.end, cfg.speed, datetime.now(UTC))
         wall0 = time.monotonic()

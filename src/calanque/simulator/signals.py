@@ -433,7 +433,7 @@ class _NightTable:
 
 _tables: dict[tuple[float, float], _NightTable] = {}
 _tables_lock = threading.Lock()
-_failures: dict[tuple[int, int], list[tuple[datetime, datetime]]] = {}
+_failures: dict[tuple[str, int, datetime], list[tuple[datetime, datetime]]] = {}
 
 
 def _table(lat: float, lon: float) -> _NightTable:
@@ -455,9 +455,8 @@ def _integral(lat: float, lon: float, t: datetime) -> tuple[float, float]:
 
 def lamp_failures(dev: SimDevice, until: datetime) -> list[tuple[datetime, datetime]]:
     """Failure intervals of a lamp (local noon to local noon, covering whole nights) starting before ``until``."""
-    key = (dev.seed, dev.index)
     with _tables_lock:
-        events = _failures.setdefault(key, [])
+        events = _failures.setdefault((dev.id, dev.index, dev.installed_at), [])
         while not events or events[-1][0] < until:
             n = len(events)
             previous = events[-1][1] if events else dev.installed_at
@@ -488,6 +487,16 @@ def light_power(dev: SimDevice, t: datetime) -> tuple[float, float, bool]:
     return level, params.model.power_w * relative_power(level), False
 
 
+def _burn_between(lat: float, lon: float, start: datetime, end: datetime) -> tuple[float, float]:
+    """(burn hours, on hours) between two instants at (lat, lon)."""
+    burn_a, on_a = _integral(lat, lon, start)
+    burn_b, on_b = _integral(lat, lon, end)
+    return burn_b - burn_a, on_b - on_a
+
+
+_finished_failure = lru_cache(maxsize=65536)(_burn_between)
+
+
 def light_energy(dev: SimDevice, t: datetime) -> float:
     """Energy (kWh) a streetlight consumed from its installation to ``t``."""
     if t <= dev.installed_at:
@@ -498,10 +507,9 @@ def light_energy(dev: SimDevice, t: datetime) -> float:
     burn_0, _ = _integral(lat, lon, dev.installed_at)
     watt_hours = params.model.power_w * (burn_t - burn_0)
     for start, end in lamp_failures(dev, t):
-        stop = min(end, t)
-        burn_a, on_a = _integral(lat, lon, start)
-        burn_b, on_b = _integral(lat, lon, stop)
-        watt_hours -= params.model.power_w * (burn_b - burn_a) - FAILED_LAMP_W * (on_b - on_a)
+        # A finished failure is a fixed interval (cached); only an ongoing one depends on t.
+        burn, on = _finished_failure(lat, lon, start, end) if end <= t else _burn_between(lat, lon, start, t)
+        watt_hours -= params.model.power_w * burn - FAILED_LAMP_W * on
     return watt_hours / 1000
 
 
