@@ -23,6 +23,7 @@ the ones that still fail become ``store`` dead letters: one poison message never
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -390,7 +391,8 @@ class Ingestor:
             touched[eid] = entity
 
         # uplinks that became dead letters are not stored: forget their keys so a retry goes through
-        dead_keys = [f"{tenant}|{k}" for i in fresh if i.dead is not None for k in keys_for(i.parsed)]
+        dead_keys = [_key_digest(session, f"{tenant}|{k}") for i in fresh if i.dead is not None
+                     for k in keys_for(i.parsed)]
         for where, params in session.in_chunks("key", dead_keys):  # type: ignore[attr-defined]
             session._exec(f"DELETE FROM ingest_dedup WHERE {where}", params)  # type: ignore[attr-defined]
         if created:
@@ -426,8 +428,8 @@ class Ingestor:
             up: Uplink = item.parsed  # type: ignore[assignment]
             at = devrepo.to_us(up.observed_at)
             for key in keys_for(up):
-                rows.append((f"{tenant}|{key}", at, ":fcnt:" in key, stored_us, item))
-        accepted: set[str] = set()
+                rows.append((_key_digest(session, f"{tenant}|{key}"), at, ":fcnt:" in key, stored_us, item))
+        accepted: set[Any] = set()
         tolerance_us = int(self.counter_tolerance.total_seconds() * 1_000_000)
         counter_col = "ingest_dedup.counter" if session.dialect == "postgres" else "ingest_dedup.counter = 1"
         upsert = ("ON CONFLICT (key) DO UPDATE SET at = excluded.at, stored_at = excluded.stored_at "
@@ -435,7 +437,7 @@ class Ingestor:
         if session.dialect == "postgres" and rows:  # one short statement whatever the batch size
             cur = session._exec(  # type: ignore[attr-defined]
                 "INSERT INTO ingest_dedup (key, at, counter, stored_at) "
-                f"SELECT * FROM unnest(%b::text[], %b::bigint[], %b::boolean[], %b::bigint[]) {upsert}",
+                f"SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::boolean[], %b::bigint[]) {upsert}",
                 ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]))
             accepted.update(r[0] for r in cur.fetchall())
             rows_sqlite: list = []
@@ -539,6 +541,12 @@ class Ingestor:
         cutoff = devrepo.to_us(datetime.now(UTC) - self.dedup_retention)
         with self.store.session(write=True) as session:
             session._exec("DELETE FROM ingest_dedup WHERE stored_at < ?", (cutoff,))  # type: ignore[attr-defined]
+
+
+def _key_digest(session: Session, key: str) -> Any:
+    """The stored form of a dedup key: its 128-bit BLAKE2b digest (a UUID on PostgreSQL, bytes on SQLite)."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest()
+    return uuid.UUID(bytes=digest) if session.dialect == "postgres" else digest
 
 
 def _topic_of(msg: Inbound) -> str:

@@ -2,7 +2,7 @@
 -- The dedup keys are written in the same transaction as the uplink's history, so an uplink is
 -- stored exactly once whichever worker sees it, and after any crash or redelivery.
 CREATE TABLE ingest_dedup (
-    key TEXT PRIMARY KEY,
+    key UUID PRIMARY KEY,    -- 128-bit BLAKE2b digest of the uplink's dedup key (compact index)
     at BIGINT NOT NULL,          -- observed time of the uplink, epoch µs
     counter BOOLEAN NOT NULL,    -- a frame-counter key (matches only within the tolerance)
     stored_at BIGINT NOT NULL    -- when it was recorded, epoch µs (for pruning)

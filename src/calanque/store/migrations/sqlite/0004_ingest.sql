@@ -2,7 +2,7 @@
 -- The dedup keys are written in the same transaction as the uplink's history, so an uplink is
 -- stored exactly once whichever worker sees it, and after any crash or redelivery.
 CREATE TABLE ingest_dedup (
-    key TEXT PRIMARY KEY,
+    key BLOB PRIMARY KEY,    -- 128-bit BLAKE2b digest of the uplink's dedup key (compact index)
     at INTEGER NOT NULL,          -- observed time of the uplink, epoch µs
     counter INTEGER NOT NULL,    -- a frame-counter key (matches only within the tolerance)
     stored_at INTEGER NOT NULL    -- when it was recorded, epoch µs (for pruning)
