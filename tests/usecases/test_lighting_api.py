@@ -189,17 +189,16 @@ def setup_faults(api: httpx.Client) -> tuple[datetime, datetime, datetime]:
     ticks = every(F0, F1 - timedelta(minutes=10), 10)  # 12:00 .. 21:50 every 10 min
     first_on = next(t for t in ticks if t >= on)
     # L1: commanded on from `on`, but draws 2 W (< 10 % of 100 W): a lamp failure, still open.
-    create_light(api, "L1", {"powerConsumption": [(t, 0.0 if t < on else 2.0) for t in ticks],
-                             "powerState": [(F0, "off"), (first_on, "on")]}, {"powerConsumption": "WTT"})
-    # L2: on since the morning (reported at 08:00, before the period) and never off: a day burner from
-    # the start of the period to the end of daylight; it is dark by 22:00, so that fault is closed.
-    create_light(api, "L2", {"powerConsumption": [(t, 100.0) for t in ticks],
-                             "powerState": [(datetime(2026, 1, 10, 8, tzinfo=UTC), "on")]}, {"powerConsumption": "WTT"})
-    # L3: normal, then flickers: 6 on/off transitions from 21:00 to 21:50 (> 4 within an hour) while
-    # commanded on: cycling since 21:00, open until an hour after the last transition.
-    flicker = [(datetime(2026, 1, 10, 21, 10 * k, tzinfo=UTC), "off" if k % 2 == 0 else "on") for k in range(6)]
-    create_light(api, "L3", {"powerConsumption": [(t, 0.0 if t < on else 100.0) for t in ticks],
-                             "powerState": [(F0, "off"), (first_on, "on"), *flicker]}, {"powerConsumption": "WTT"})
+    create_light(api, "L1", {"powerConsumption": [(t, 0.0 if t < on else 2.0) for t in ticks]},
+                 {"powerConsumption": "WTT"})
+    # L2: draws 100 W all day: a day burner from the start of the period to the end of daylight; it is
+    # dark by 22:00, so that fault is closed.
+    create_light(api, "L2", {"powerConsumption": [(t, 100.0) for t in ticks]}, {"powerConsumption": "WTT"})
+    # L3: normal, then flickers: 0 W at 21:00, 100 W at 21:10, ... 100 W at 21:50, 6 on/off transitions
+    # (> 4 within an hour) while commanded on: cycling since 21:00, open until an hour after the last one.
+    flicker = {datetime(2026, 1, 10, 21, 10 * k, tzinfo=UTC): 0.0 if k % 2 == 0 else 100.0 for k in range(6)}
+    create_light(api, "L3", {"powerConsumption": [(t, flicker.get(t, 0.0 if t < on else 100.0)) for t in ticks]},
+                 {"powerConsumption": "WTT"})
     # L4: reports every 10 min until 18:00, then nothing: silent for 4 h > 3 × 10 min.
     create_light(api, "L4", {"powerConsumption": [(t, 0.0 if t < on else 100.0) for t in ticks
                                                   if t <= datetime(2026, 1, 10, 18, tzinfo=UTC)]},
@@ -267,12 +266,12 @@ def setup_energy(api: httpx.Client) -> None:
     """Lights with power samples, an energy counter with a reset, a state carried into the period."""
     setup_assets(api)
     on, off = datetime(2026, 1, 10, 16, 30, tzinfo=UTC), datetime(2026, 1, 11, 7, 30, tzinfo=UTC)
-    states = [(datetime(2026, 1, 10, 8, tzinfo=UTC), "off"), (on, "on"), (off, "off")]
-    # L1: 15 h on at 60 W: 0.9 kWh; baseline 100 W × 15 h = 1.5 kWh.
-    create_light(api, "L1", {"powerConsumption": [(t, 60.0) for t in every(on, off, 30)], "powerState": states},
-                 {"powerConsumption": "WTT"})
-    # L2: counter 1000.0 -> 1000.5 -> reset, 0.25 -> 0.5: 0.5 + 0.25 + 0.25 = 1.0 kWh (the 999.0
-    # before the period does not count); baseline 1.5 kWh.
+    # L1: 60 W every 30 min from 16:30 to 07:30: 15 h on at 60 W, 0.9 kWh; baseline 100 W × 15 h = 1.5 kWh.
+    create_light(api, "L1", {"powerConsumption": [(t, 60.0) for t in every(on, off, 30)]}, {"powerConsumption": "WTT"})
+    # L2 has no power readings: its hours on come from powerState, on since 11:00 (before the period) until
+    # 13:00, then 16:30 to 07:30: 1 + 15 = 16 h, baseline 1.6 kWh. Counter 1000.0 -> 1000.5 -> reset,
+    # 0.25 -> 0.5: 0.5 + 0.25 + 0.25 = 1.0 kWh (the 999.0 before the period does not count).
+    states = [(E0 - timedelta(hours=1), "on"), (E0 + timedelta(hours=1), "off"), (on, "on"), (off, "off")]
     counter = [(datetime(2026, 1, 10, 7, tzinfo=UTC), 999.0), (on, 1000.0),
                (datetime(2026, 1, 10, 23, tzinfo=UTC), 1000.5), (datetime(2026, 1, 11, 2, tzinfo=UTC), 0.25),
                (off, 0.5)]
@@ -280,11 +279,10 @@ def setup_energy(api: httpx.Client) -> None:
                  {"lifetimePowerConsumption": "KWH"})
     # L6 has no model: consumption known, no baseline.
     create_light(api, "L6", {"powerConsumption": [(on, 50.0), (on + timedelta(minutes=30), 50.0)]})
-    # L7 (group G2, cabinet K1 through its group): on since 11:00, before the period, off at 13:00:
-    # 1 h on in the period at 100 W: 0.1 kWh consumed and 0.1 kWh baseline.
+    # L7 (group G2, cabinet K1 through its group): 100 W at 12:00, 12:30 and 13:00, then nothing:
+    # 1 h on at 100 W, 0.1 kWh consumed and 0.1 kWh baseline.
     create_light(api, "L7", {"powerConsumption": [(E0, 100.0), (E0 + timedelta(minutes=30), 100.0),
-                                                  (E0 + timedelta(hours=1), 100.0)],
-                             "powerState": [(E0 - timedelta(hours=1), "on"), (E0 + timedelta(hours=1), "off")]},
+                                                  (E0 + timedelta(hours=1), 100.0)]},
                  {"powerConsumption": "WTT"})
     # L8: no measurement.
     create_light(api, "L8", {})
@@ -299,27 +297,29 @@ def test_energy_per_light_group_and_cabinet(api: httpx.Client) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     lights = {e["id"].rsplit(":", 1)[1]: e for e in body["lights"]}
-    expected = {"L1": (0.9, 1.5, 15.0, "powerConsumption"), "L2": (1.0, 1.5, 15.0, "counter"),
-                "L7": (0.1, 0.1, 1.0, "powerConsumption")}
+    expected = {"L1": (0.9, 1.5, 15.0, "powerConsumption", "powerConsumption"),
+                "L2": (1.0, 1.6, 16.0, "counter", "powerState"),
+                "L7": (0.1, 0.1, 1.0, "powerConsumption", "powerConsumption")}
     assert set(lights) == set(expected)
-    for name, (consumed, baseline, hours_on, source) in expected.items():
+    for name, (consumed, baseline, hours_on, source, hours_source) in expected.items():
         e = lights[name]
         assert math.isclose(e["consumedKwh"], consumed, rel_tol=1e-9), (name, e)
         assert math.isclose(e["baselineKwh"], baseline, rel_tol=1e-9), (name, e)
-        assert math.isclose(e["hoursOn"], hours_on, rel_tol=1e-9) and e["source"] == source
+        assert math.isclose(e["hoursOn"], hours_on, rel_tol=1e-9), (name, e)
+        assert e["source"] == source and e["hoursSource"] == hours_source
         assert math.isclose(e["savedKwh"], baseline - consumed, rel_tol=1e-9, abs_tol=1e-12)
     assert math.isclose(lights["L1"]["savedPct"], 40.0)  # 0.6 / 1.5
-    assert math.isclose(lights["L2"]["savedPct"], 100 / 3)  # 0.5 / 1.5
+    assert math.isclose(lights["L2"]["savedPct"], 37.5)  # 0.6 / 1.6
     groups = {g["id"].rsplit(":", 1)[1]: g for g in body["groups"]}
-    # G1 = L1 + L2: 1.9 of 3.0 kWh, saved 1.1 (36.7 %); G2 = L7.
-    assert math.isclose(groups["G1"]["consumedKwh"], 1.9) and math.isclose(groups["G1"]["baselineKwh"], 3.0)
-    assert math.isclose(groups["G1"]["savedPct"], 110 / 3)
+    # G1 = L1 + L2: 1.9 of 3.1 kWh, saved 1.2 (38.7 %); G2 = L7.
+    assert math.isclose(groups["G1"]["consumedKwh"], 1.9) and math.isclose(groups["G1"]["baselineKwh"], 3.1)
+    assert math.isclose(groups["G1"]["savedPct"], 120 / 3.1)
     assert math.isclose(groups["G2"]["consumedKwh"], 0.1) and math.isclose(groups["G2"]["savedKwh"], 0.0, abs_tol=1e-12)
     (k1,) = body["cabinets"]
-    # K1 = L1 + L2 + L7: 2.0 of 3.1 kWh; its own meter counted 502.2 - 500.0 = 2.2 kWh.
-    assert math.isclose(k1["consumedKwh"], 2.0) and math.isclose(k1["baselineKwh"], 3.1)
+    # K1 = L1 + L2 + L7: 2.0 of 3.2 kWh; its own meter counted 502.2 - 500.0 = 2.2 kWh.
+    assert math.isclose(k1["consumedKwh"], 2.0) and math.isclose(k1["baselineKwh"], 3.2)
     assert math.isclose(k1["meteredKwh"], 2.2)
-    assert math.isclose(body["total"]["consumedKwh"], 2.0) and math.isclose(body["total"]["savedKwh"], 1.1)
+    assert math.isclose(body["total"]["consumedKwh"], 2.0) and math.isclose(body["total"]["savedKwh"], 1.2)
     assert body["withoutNominalPower"] == [SL + "L6"] and body["withoutData"] == [SL + "L8"]
     only_g1 = lighting(api, "/energy", group=GROUP + "G1", **{"from": z(E0), "to": z(E1)}).json()
     assert sorted(e["id"] for e in only_g1["lights"]) == [SL + "L1", SL + "L2"]
@@ -329,8 +329,8 @@ def test_energy_bad_parameters(api: httpx.Client) -> None:
     setup_assets(api)
     r = lighting(api, "/energy", **{"from": z(E1), "to": z(E0)})
     assert r.status_code == 400 and "before" in r.json()["detail"]
-    r = lighting(api, "/energy", **{"from": z(E0), "to": z(E0 + timedelta(days=100))})
-    assert r.status_code == 400 and "92 days" in r.json()["detail"]
+    r = lighting(api, "/energy", **{"from": z(E0), "to": z(E0 + timedelta(days=500))})
+    assert r.status_code == 400 and "400 days" in r.json()["detail"]
     assert lighting(api, "/energy", **{"from": "2026-01-32"}).status_code == 400
     r = httpx.get(f"{root(api)}/api/v1/lighting/energy", headers={"NGSILD-Tenant": "nobody"}, timeout=10)
     assert r.status_code == 404
@@ -344,3 +344,18 @@ def test_lighting_endpoints_in_openapi(api: httpx.Client) -> None:
     assert listed["lighting"]["deviceModels"] == ["calanque-streetlight", "milesight-ws558"]
     assert set(listed["lighting"]["entityTypes"]) == {
         "Streetlight", "StreetlightGroup", "StreetlightControlCabinet", "StreetlightModel"}
+
+
+def test_on_hours_from_power_counts_the_integrated_lit_intervals() -> None:
+    from calanque.usecases.lighting.energy import on_hours_from_power
+
+    t = datetime(2026, 1, 10, 16, tzinfo=UTC)
+    m = timedelta(minutes=1)
+    # 16:00 80 W, 16:10 80 W, 16:20 5 W, 16:30 80 W, (gap of 2 h) 18:30 80 W, 18:40 0 W.
+    # Lit (>= 10 W) intervals at most 30 min long: 16:00-16:10, 16:10-16:20, 18:30-18:40 = 30 min;
+    # 16:20-16:30 starts at 5 W, 16:30-18:30 is a gap.
+    power = [(t, 80.0), (t + 10 * m, 80.0), (t + 20 * m, 5.0), (t + 30 * m, 80.0), (t + 150 * m, 80.0),
+             (t + 160 * m, 0.0)]
+    assert on_hours_from_power(power, 10.0, timedelta(minutes=30)) == 0.5
+    assert on_hours_from_power(power, 10.0, timedelta(hours=3)) == 2.5  # the gap now counts: + 2 h
+    assert on_hours_from_power([], 10.0) == 0.0

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -19,14 +20,15 @@ from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from calanque.store.base import HistoryQuery, Session
-from calanque.usecases.common import from_us, parse_window, store_of, term_iri, to_us
+from calanque.usecases.common import from_us, max_period_of, parse_window, store_of, term_iri, to_us
 from calanque.usecases.lighting.assets import Fleet, Group, Light, load_fleet
 from calanque.usecases.lighting.energy import (
     LightEnergy,
     aggregate,
-    energy_from_counter,
-    energy_from_power,
+    energy_from_counter_values,
+    energy_from_power_us,
     on_hours,
+    on_hours_from_power_us,
 )
 from calanque.usecases.lighting.faults import LAMP_FAILURE, Fault, LightObservations, detect_faults
 from calanque.usecases.lighting.schedule import Switch, night_schedule, sun_times
@@ -130,6 +132,7 @@ class LightEnergyOut(EnergyOut):
     group: str | None
     cabinet: str | None
     hours_on: float
+    hours_source: str
     nominal_power_w: float
     source: str
 
@@ -191,24 +194,38 @@ def _commanded(g: Group, start: datetime, end: datetime, settings: LightingSetti
     return steps
 
 
-def _rows_by_entity(session: Session, tenant: str, ids: Sequence[str], attrs: Sequence[str],
-                    start: datetime, end: datetime) -> dict[tuple[str, str], list[tuple[datetime, Any]]]:
-    """History values per (entity, attribute IRI): the last instance in the CARRY_IN days before ``start``, then
-    those in [start, end)."""
+def _last_before(session: Session, tenant: str, ids: Sequence[str], attrs: Sequence[str],
+                 start: datetime) -> dict[tuple[str, str], tuple[datetime, Any]]:
+    """The last (time, value) of each (entity, attribute IRI) in the CARRY_IN period before ``start``."""
     if not ids:
         return {}
-    iris = [term_iri(a) for a in attrs]
     rows = session.read_history(tenant, HistoryQuery(
-        entity_ids=list(ids), attrs=iris, start=format_ts(start - CARRY_IN), end=format_ts(start), last_n=1,
-    )) + session.read_history(
-        tenant, HistoryQuery(entity_ids=list(ids), attrs=iris, start=format_ts(start), end=format_ts(end))
-    )
-    out: dict[tuple[str, str], list[tuple[datetime, Any]]] = {}
-    for row in rows:
-        if row.deleted or row.dataset_id or row.observed_at is None:
-            continue
-        out.setdefault((row.entity_id, row.attr), []).append((parse_ts(row.observed_at), row.instance.get("value")))
+        entity_ids=list(ids), attrs=[term_iri(a) for a in attrs], start=format_ts(start - CARRY_IN),
+        end=format_ts(start), last_n=1,
+    ))
+    return {(r.entity_id, r.attr): (parse_ts(r.observed_at), r.instance.get("value"))
+            for r in rows if not r.deleted and not r.dataset_id and r.observed_at is not None}
+
+
+def _reports(session: Session, tenant: str, ids: Sequence[str], attr: str, start: datetime,
+             end: datetime) -> dict[str, list[tuple[datetime, Any]]]:
+    """The (time, value) reports of a (text) attribute per entity in [start, end), oldest first."""
+    if not ids:
+        return {}
+    rows = session.read_history(tenant, HistoryQuery(
+        entity_ids=list(ids), attrs=[term_iri(attr)], start=format_ts(start), end=format_ts(end)))
+    out: dict[str, list[tuple[datetime, Any]]] = {}
+    for r in rows:
+        if not r.deleted and not r.dataset_id and r.observed_at is not None:
+            out.setdefault(r.entity_id, []).append((parse_ts(r.observed_at), r.instance.get("value")))
     return out
+
+
+def _state_reports(before: dict[tuple[str, str], tuple[datetime, Any]], during: dict[str, list[tuple[datetime, Any]]],
+                   light: str, start: datetime) -> Series:
+    """A light's powerState as a 1/0 step series over the period, the state holding at ``start`` included."""
+    carried = before.get((light, term_iri("powerState")))
+    return _on_off(([carried] if carried else []) + during.get(light, []), start)
 
 
 def _on_off(reports: list[tuple[datetime, Any]], start: datetime) -> Series:
@@ -223,6 +240,16 @@ def _series(session: Session, tenant: str, light: str, attr: str, start: datetim
     return [(from_us(t), float(v)) for t, v in rows]
 
 
+def _arrays(session: Session, tenant: str, entity: str, attr: str, start: datetime,
+            end: datetime) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_series` as (epoch microseconds, values) arrays."""
+    rows = session.read_series(tenant, entity, term_iri(attr), to_us(start), to_us(end), dataset_id="")
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    table = np.array(rows, dtype=float)  # epoch microseconds stay exact in a float64 (< 2**53)
+    return table[:, 0].astype(np.int64), table[:, 1]
+
+
 def _reporting_interval(messages: list[datetime], settings: LightingSettings) -> timedelta:
     """The median gap between a light's messages, or the configured interval with fewer than 3 messages."""
     times = sorted(set(messages))
@@ -233,13 +260,12 @@ def _reporting_interval(messages: list[datetime], settings: LightingSettings) ->
     return timedelta(minutes=settings.reporting_interval_minutes)
 
 
-def _light_faults(light: Light, group: Group | None, power: Series, states: Series, messages: list[datetime],
-                  start: datetime, end: datetime, settings: LightingSettings) -> list[Fault]:
-    """Detected faults of one light over [start, end); the commanded state comes from its group's schedule."""
+def _light_faults(light: Light, group: Group | None, commanded: Series, power: Series, states: Series,
+                  messages: list[datetime], end: datetime, settings: LightingSettings) -> list[Fault]:
+    """Detected faults of one light until ``end``; ``commanded`` is its group's schedule as a step series."""
     position = light.location or (group.location if group else None)
     if position is None:
         raise BadRequestData(f"Streetlight '{light.id}' has no location, nor a group with one")
-    commanded = _commanded(group, start, end, settings) if group is not None else []
     rules = settings.fault_rules(group.on_offset if group else timedelta(0), group.off_offset if group else timedelta(0))
     # Without a nominal power, neither lamp failure nor a power-based on/off state can be judged.
     nominal = light.nominal_w if light.nominal_w and light.nominal_w > 0 else None
@@ -308,8 +334,10 @@ def build_router(settings: LightingSettings) -> APIRouter:
         description="Lamp failure (commanded on but drawing less than 10 % of the model's nominal power, or "
         "reported by the controller as status defectiveLamp), day burner (on in daylight), cycling (too many "
         "on/off transitions within an hour while commanded on) and communication loss (silent for more than 3 "
-        "reporting intervals). The commanded state is the group's astronomical schedule. Default: the faults "
-        "open at 'to' (default now) over the 24 hours before it.",
+        "reporting intervals). The commanded state is the group's astronomical schedule; the measured on/off "
+        "state is the power drawn (at least 10 % of nominal), or the powerState reports of a light without power "
+        "readings. Default: the faults open at 'to' (default now) over the 24 hours before it. Lights whose "
+        "data cannot be judged (no position, unusable group) are listed in 'skipped'.",
     )
     def faults(
         request: Request,
@@ -326,17 +354,27 @@ def build_router(settings: LightingSettings) -> APIRouter:
         with store_of(request).session() as session:
             fleet = _fleet(session, tenant, group)
             lights = [lt for lt in fleet.lights.values() if group is None or lt.group_id == group]
-            history = _rows_by_entity(session, tenant, [lt.id for lt in lights], ["powerState", "powerConsumption"],
-                                      start, end)
+            ids = [lt.id for lt in lights]
+            powers = {lid: _series(session, tenant, lid, "powerConsumption", start, end) for lid in ids}
+            # Lit or not is read from the power (at least the lamp-failure share of nominal); the slower
+            # text powerState reports only for lights without power readings.
+            unpowered = [lid for lid in ids if not powers[lid]]
+            before = _last_before(session, tenant, ids, ["powerState", "powerConsumption"], start)
+            reports = _reports(session, tenant, unpowered, "powerState", start, end)
+            commands: dict[str, Series] = {}  # each group's schedule, computed once
             for light in lights:
                 g = fleet.groups.get(light.group_id) if light.group_id else None
-                power = _series(session, tenant, light.id, "powerConsumption", start, end)
-                state_rows = history.get((light.id, term_iri("powerState")), [])
-                messages = sorted({t for t, _ in history.get((light.id, term_iri("powerConsumption")), [])}
-                                  | {t for t, _ in state_rows})
+                power = powers[light.id]
+                earlier = [before[k][0] for k in ((light.id, term_iri(a)) for a in ("powerState", "powerConsumption"))
+                           if k in before]
+                messages = sorted({t for t, _ in power} | {t for t, _ in reports.get(light.id, [])}
+                                  | ({max(earlier)} if earlier else set()))
+                states = [] if power else _state_reports(before, reports, light.id, start)
                 try:
-                    detected = _light_faults(light, g, power, _on_off(state_rows, start), messages, start, end,
-                                             settings)
+                    if g is not None and g.id not in commands:
+                        commands[g.id] = _commanded(g, start, end, settings)
+                    commanded = commands[g.id] if g is not None else []
+                    detected = _light_faults(light, g, commanded, power, states, messages, end, settings)
                 except BadRequestData as err:
                     skipped.append(SkippedOut(id=light.id, reason=err.detail))
                     continue
@@ -360,8 +398,10 @@ def build_router(settings: LightingSettings) -> APIRouter:
     @router.get(
         "/energy", response_model=EnergyReportOut, summary="Energy consumed and saved per light, group and cabinet",
         description="kWh consumed per light (from its lifetimePowerConsumption counter, else by integrating "
-        "powerConsumption), against the full-power baseline: the model's nominal power × the hours the light was "
-        "on (powerState); savings in kWh and %. Groups and cabinets sum their lights; a cabinet's own meter "
+        "powerConsumption over samples at most CALANQUE_LIGHTING_ENERGY_MAX_GAP_MINUTES apart), against the "
+        "full-power baseline: the model's nominal power × the hours the light was on (over those same power "
+        "intervals, when drawing at least 10 % of nominal; from its powerState reports when it has no power "
+        "readings); savings in kWh and %. Groups and cabinets sum their lights; a cabinet's own meter "
         "(energyConsumed) is reported beside. Default period: the 7 days before 'to' (default now).",
     )
     def energy(
@@ -370,8 +410,7 @@ def build_router(settings: LightingSettings) -> APIRouter:
         to: str | None = Query(None, description="end, exclusive (ISO 8601), default: now"),
         group: str | None = Query(None, description="only the lights of this StreetlightGroup"),
     ) -> EnergyReportOut:
-        start, end = parse_window(from_, to, default=timedelta(days=7),
-                                  max_period=timedelta(days=settings.max_energy_days))
+        start, end = parse_window(from_, to, default=timedelta(days=7), max_period=max_period_of(request))
         tenant = tenant_of(request)
         max_gap = timedelta(minutes=settings.energy_max_gap_minutes)
         per_light: list[LightEnergyOut] = []
@@ -382,31 +421,41 @@ def build_router(settings: LightingSettings) -> APIRouter:
         with store_of(request).session() as session:
             fleet = _fleet(session, tenant, group)
             lights = [lt for lt in fleet.lights.values() if group is None or lt.group_id == group]
-            states = _rows_by_entity(session, tenant, [lt.id for lt in lights], ["powerState"], start, end)
+            counters = {lt.id: _arrays(session, tenant, lt.id, "lifetimePowerConsumption", start, end)[1]
+                        for lt in lights}
+            powers = {lt.id: _arrays(session, tenant, lt.id, "powerConsumption", start, end) for lt in lights}
+            unpowered = [lid for lid, (times, _) in powers.items() if len(times) < 2]
+            before = _last_before(session, tenant, unpowered, ["powerState"], start)
+            reports = _reports(session, tenant, unpowered, "powerState", start, end)
             for light in lights:
-                counter = _series(session, tenant, light.id, "lifetimePowerConsumption", start, end)
+                counter, (times, power) = counters[light.id], powers[light.id]
                 if len(counter) >= 2:
-                    consumed, source = energy_from_counter(counter), "counter"
+                    consumed, source = energy_from_counter_values(counter), "counter"
+                elif len(times) >= 2:
+                    consumed, source = energy_from_power_us(times, power, max_gap), "powerConsumption"
                 else:
-                    power = _series(session, tenant, light.id, "powerConsumption", start, end)
-                    if len(power) < 2:
-                        without_data.append(light.id)
-                        continue
-                    consumed, source = energy_from_power(power, max_gap), "powerConsumption"
+                    without_data.append(light.id)
+                    continue
                 if not light.nominal_w or light.nominal_w <= 0:
                     without_nominal.append(light.id)
                     continue
-                hours = on_hours(_on_off(states.get((light.id, term_iri("powerState")), []), start), until=end)
+                if len(times) >= 2:
+                    hours = on_hours_from_power_us(times, power, settings.failure_power_ratio * light.nominal_w,
+                                                   max_gap)
+                    hours_source = "powerConsumption"
+                else:
+                    hours = on_hours(_state_reports(before, reports, light.id, start), until=end)
+                    hours_source = "powerState"
                 e = LightEnergy(light.id, consumed, light.nominal_w * hours / 1000)
                 energies.append(e)
                 per_light.append(LightEnergyOut(
                     **_energy_out(e), group=light.group_id, cabinet=light.cabinet_id, hours_on=hours,
-                    nominal_power_w=light.nominal_w, source=source,
+                    hours_source=hours_source, nominal_power_w=light.nominal_w, source=source,
                 ))
             cabinet_ids = sorted({lt.cabinet_id for lt in lights if lt.cabinet_id})
             for cid in cabinet_ids:
-                readings = _series(session, tenant, cid, "energyConsumed", start, end)
-                metered[cid] = energy_from_counter(readings) if len(readings) >= 2 else None
+                readings = _arrays(session, tenant, cid, "energyConsumed", start, end)[1]
+                metered[cid] = energy_from_counter_values(readings) if len(readings) >= 2 else None
         groups = aggregate([e for e in energies if fleet.lights[e.id].group_id],
                            {lt.id: lt.group_id for lt in lights if lt.group_id})
         cabinets = aggregate([e for e in energies if fleet.lights[e.id].cabinet_id],

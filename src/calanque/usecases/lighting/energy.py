@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Series = Sequence[tuple[datetime, float]]
 
 
@@ -22,15 +25,26 @@ def _utc_sorted(series: Series) -> list[tuple[datetime, float]]:
     return sorted(((t.astimezone(UTC), float(v)) for t, v in series), key=lambda p: p[0])
 
 
+def _arrays(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """A series as (epoch microseconds, values) arrays, in time order."""
+    points = _utc_sorted(series)
+    times = np.array([(t - EPOCH) // timedelta(microseconds=1) for t, _ in points], dtype=np.int64)
+    return times, np.array([v for _, v in points], dtype=float)
+
+
 def energy_from_power(power_w: Series, max_gap: timedelta = timedelta(minutes=30)) -> float:
     """kWh from power samples in W: trapezoids between consecutive samples at most ``max_gap`` apart (longer gaps count 0)."""
-    points = _utc_sorted(power_w)
-    wh = 0.0
-    for (t0, p0), (t1, p1) in zip(points, points[1:], strict=False):
-        dt = t1 - t0
-        if dt <= max_gap:
-            wh += (p0 + p1) / 2 * dt.total_seconds() / 3600
-    return wh / 1000
+    return energy_from_power_us(*_arrays(power_w), max_gap)
+
+
+def energy_from_power_us(times_us: np.ndarray, power_w: np.ndarray, max_gap: timedelta = timedelta(minutes=30)) -> float:
+    """:func:`energy_from_power` over time-ordered arrays (epoch microseconds, W), the store's series form."""
+    if len(times_us) < 2:
+        return 0.0
+    dt_s = np.diff(np.asarray(times_us, dtype=np.int64)) / 1e6
+    power = np.asarray(power_w, dtype=float)
+    counted = dt_s <= max_gap.total_seconds()
+    return float(np.sum(((power[:-1] + power[1:]) / 2 * dt_s / 3600)[counted])) / 1000
 
 
 def energy_from_counter(counter_kwh: Series) -> float:
@@ -39,11 +53,32 @@ def energy_from_counter(counter_kwh: Series) -> float:
     A decrease is taken as a reset to zero (device replaced or rebooted): the energy counted
     since the reset is the new reading itself.
     """
-    points = _utc_sorted(counter_kwh)
-    total = 0.0
-    for (_, c0), (_, c1) in zip(points, points[1:], strict=False):
-        total += c1 - c0 if c1 >= c0 else c1
-    return total
+    return energy_from_counter_values(_arrays(counter_kwh)[1])
+
+
+def energy_from_counter_values(counter_kwh: np.ndarray) -> float:
+    """:func:`energy_from_counter` over the time-ordered counter readings (kWh)."""
+    readings = np.asarray(counter_kwh, dtype=float)
+    if len(readings) < 2:
+        return 0.0
+    steps = np.diff(readings)
+    return float(np.sum(np.where(steps >= 0, steps, readings[1:])))
+
+
+def on_hours_from_power(power_w: Series, on_at_w: float, max_gap: timedelta = timedelta(minutes=30)) -> float:
+    """Hours a light was lit according to its power samples: the intervals :func:`energy_from_power` integrates
+    (consecutive samples at most ``max_gap`` apart) that start with a sample of at least ``on_at_w`` watts."""
+    return on_hours_from_power_us(*_arrays(power_w), on_at_w, max_gap)
+
+
+def on_hours_from_power_us(times_us: np.ndarray, power_w: np.ndarray, on_at_w: float,
+                           max_gap: timedelta = timedelta(minutes=30)) -> float:
+    """:func:`on_hours_from_power` over time-ordered arrays (epoch microseconds, W)."""
+    if len(times_us) < 2:
+        return 0.0
+    dt_s = np.diff(np.asarray(times_us, dtype=np.int64)) / 1e6
+    lit = (dt_s <= max_gap.total_seconds()) & (np.asarray(power_w, dtype=float)[:-1] >= on_at_w)
+    return float(np.sum(dt_s[lit])) / 3600
 
 
 def on_hours(state: Series, until: datetime | None = None) -> float:

@@ -72,10 +72,16 @@ class LightObservations:
 
 def _utc_sorted(series: Series) -> list[tuple[datetime, float]]:
     """The series in UTC, sorted; rejects naive timestamps (wall-clock arithmetic would be wrong across DST)."""
-    for t, _ in series:
-        if t.tzinfo is None or t.utcoffset() is None:
-            raise ValueError(f"timestamps must be timezone-aware, got naive {t.isoformat()}")
-    return sorted(((t.astimezone(UTC), float(v)) for t, v in series), key=lambda p: p[0])
+    out: list[tuple[datetime, float]] = []
+    for t, v in series:
+        if t.tzinfo is not UTC:
+            if t.tzinfo is None or t.utcoffset() is None:
+                raise ValueError(f"timestamps must be timezone-aware, got naive {t.isoformat()}")
+            t = t.astimezone(UTC)
+        out.append((t, float(v)))
+    if any(a[0] > b[0] for a, b in zip(out, out[1:], strict=False)):
+        out.sort(key=lambda p: p[0])
+    return out
 
 
 def _value_at(steps: list[tuple[datetime, float]], t: datetime) -> float | None:

@@ -30,7 +30,6 @@ class LightingSettings(BaseSettings):
         default=30.0, gt=0, description="power samples further apart count no energy between them"
     )
     max_fault_days: int = Field(default=7, gt=0, description="longest period of a faults request")
-    max_energy_days: int = Field(default=92, gt=0, description="longest period of an energy request")
 
     @field_validator("timezone")
     @classmethod
