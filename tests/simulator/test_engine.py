@@ -40,13 +40,16 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 def test_phases_of_each_mode() -> None:
     hour = timedelta(hours=1)
     live = plan_phases(None, None, None, NOW)
-    assert [(p.name, p.start, p.end, p.speed) for p in live] == [("live", NOW, None, 1.0)]
+    assert [(p.name, p.start, p.end, p.speed, p.wall_clock) for p in live] == [("live", NOW, None, 1.0, True)]
     fast = plan_phases(NOW - hour, None, 60.0, NOW)
     assert [(p.name, p.start, p.end, p.speed) for p in fast] == [("accelerated", NOW - hour, None, 60.0)]
     backfill = plan_phases(NOW - 2 * hour, NOW - hour, None, NOW)
     assert [(p.name, p.start, p.end, p.speed) for p in backfill] == [("backfill", NOW - 2 * hour, NOW - hour, None)]
     then_live = plan_phases(NOW - hour, None, None, NOW)
-    assert [(p.name, p.end, p.speed) for p in then_live] == [("backfill", NOW, None), ("live", None, 1.0)]
+    assert [(p.name, p.end, p.speed, p.wall_clock) for p in then_live] == [("backfill", NOW, None, False),
+                                                                           ("live", None, 1.0, True)]
+    replay = plan_phases(NOW - hour, None, 1.0, NOW)
+    assert [(p.name, p.start, p.wall_clock) for p in replay] == [("replay", NOW - hour, False)]
 
 
 @pytest.mark.parametrize(("start", "end", "speed", "message"), [
@@ -291,3 +294,23 @@ def test_a_wrong_key_stops_the_run(root: httpx.Client) -> None:
     with pytest.raises(SimulationError, match="stopped after 5 failed deliveries in a row; last: POST /api/v1/ingest/http "
                                               "answered 401"):
         sim.run()
+
+
+def test_live_run_after_a_backfill_follows_the_real_clock(tag: str) -> None:
+    # A slow backfill (rate cap) must not leave the live clock behind real time.
+    sim = Simulator(SimulatorConfig(
+        fleet=FleetSpec(**SMALL, lorawan_networks=("mqtt",), generic_networks=("mqtt",)), mqtt="127.0.0.1:1883",
+        tenant=tag, start=datetime.now(UTC) - timedelta(minutes=15), rate=4.0))
+    sim.start()
+    try:
+        deadline = time.monotonic() + 30
+        while sim.stats().phase != "live" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        backfill = sim.stats()
+        assert backfill.phase == "live" and backfill.uplinks >= 8  # the backfill took two seconds or more
+        time.sleep(0.6)
+        lag = (datetime.now(UTC) - sim.stats().sim_time).total_seconds()  # type: ignore[operator]
+        assert 0 <= lag < 1.0
+    finally:
+        stats = sim.stop()
+    assert stats.errors == 0 and stats.fatal is None

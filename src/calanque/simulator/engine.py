@@ -122,12 +122,17 @@ class SimulatorConfig:
 
 @dataclass(frozen=True)
 class Phase:
-    """A stretch of simulated time: [start, end) at ``speed`` (None: as fast as possible)."""
+    """A stretch of simulated time: [start, end) at ``speed`` (None: as fast as possible).
+
+    A ``wall_clock`` phase follows the real clock (its readings are due at their own time);
+    otherwise the simulated clock starts at ``start`` when the phase begins.
+    """
 
     name: str
     start: datetime
     end: datetime | None
     speed: float | None
+    wall_clock: bool = False
 
 
 def plan_phases(start: datetime | None, end: datetime | None, speed: float | None, now: datetime) -> list[Phase]:
@@ -143,7 +148,7 @@ def plan_phases(start: datetime | None, end: datetime | None, speed: float | Non
         begin = start or now
         if end is not None and end <= begin:
             raise ValueError(f"the end ({end.isoformat()}) must be after the start ({begin.isoformat()})")
-        return [Phase("accelerated" if speed != 1 else "live", begin, end, speed)]
+        return [Phase("accelerated" if speed != 1 else "replay", begin, end, speed)]
     if start is not None:
         if start >= now:
             raise ValueError(f"a backfill starts in the past; {start.isoformat()} is not (use a speed to run a clock)")
@@ -152,10 +157,10 @@ def plan_phases(start: datetime | None, end: datetime | None, speed: float | Non
                 raise ValueError(f"a backfill ends in the past; {end.isoformat()} is in the future "
                                  "(leave the end out to continue live, or use a speed)")
             return [Phase("backfill", start, end, None)]
-        return [Phase("backfill", start, now, None), Phase("live", now, None, 1.0)]
+        return [Phase("backfill", start, now, None), Phase("live", now, None, 1.0, wall_clock=True)]
     if end is not None and end <= now:
         raise ValueError(f"a live run ends in the future; {end.isoformat()} is past (give a start for a backfill)")
-    return [Phase("live", now, end, 1.0)]
+    return [Phase("live", now, end, 1.0, wall_clock=True)]
 
 
 def _jitter(dev: SimDevice, k: int) -> float:
@@ -415,7 +420,10 @@ class Simulator:
         produced = 0
         for t, dev, k in iter_slots(devices, phase.start, phase.end):
             while phase.speed is not None:  # wait for the (simulated) clock to reach t
-                sim_now = phase.start + timedelta(seconds=(loop.time() - phase_wall0) * phase.speed)
+                if phase.wall_clock:
+                    sim_now = datetime.now(UTC)
+                else:
+                    sim_now = phase.start + timedelta(seconds=(loop.time() - phase_wall0) * phase.speed)
                 wait = (t - sim_now).total_seconds() / phase.speed
                 if wait <= 0 or self._stop.is_set() or self._out_of_time(wall0):
                     break
