@@ -1,8 +1,10 @@
 """Benchmark of the use-case computations on one year of 1-minute history, and the collection plan.
 
 Run: .venv/bin/python bench/usecases.py
-It times the pure indicator functions (the HTTP endpoints over the temporal store come later) and
-prints one line per indicator: median and worst of 3 runs.
+It times the pure indicator functions and prints one line per indicator: median and worst of 3
+runs. The mobility functions get the counts as the HTTP API builds them from the store
+(``CountArrays.from_samples``: one record per minute and direction). The endpoints themselves,
+store read included, are timed by bench/usecase_api.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from datetime import UTC, datetime, timedelta
 from rich.console import Console
 from rich.progress import track
 
-from calanque.usecases.mobility.counts import CountRecord, aggregate, weekday_hour_profile
+import numpy as np
+
+from calanque.usecases.mobility.counts import CountArrays, aggregate, busiest, weekday_hour_profile, year_on_year
 from calanque.usecases.noise.indicators import daily_indicators, lden_report
 from calanque.usecases.waste.forecast import Forecast
 from calanque.usecases.waste.routing import ContainerState, collection_plan
@@ -44,7 +48,10 @@ def main() -> None:
     minutes = [START + timedelta(minutes=i) for i in track(range(MINUTES), description="building 1 year of 1-min data")]
     noise = [(t, 55 + 10 * math.sin(i / 720 * math.pi) + rng.random()) for i, t in enumerate(minutes)]
     water = [(t, 1.0 + 0.5 * math.sin(i / 5000)) for i, t in enumerate(minutes)]
-    counts = [CountRecord(t, t + timedelta(minutes=1), "in", rng.randint(0, 5)) for t in minutes]
+    ends_us = np.array([int((t + timedelta(minutes=1)).timestamp() * 1_000_000) for t in minutes])
+    draws = np.random.default_rng(1)
+    counts = CountArrays.from_samples(
+        {"in": (ends_us, draws.integers(0, 5, MINUTES)), "out": (ends_us, draws.integers(0, 5, MINUTES))}, 60)
     end = START + timedelta(days=365)
     results = {
         "noise lden_report (1 year, 1-min)": timed(lambda: lden_report(noise, START, end)),
@@ -52,8 +59,12 @@ def main() -> None:
             lambda: daily_indicators(noise, START.date(), (end - timedelta(days=1)).date())),
         "water station_status (1 year, 1-min)": timed(
             lambda: station_status(water, Thresholds(2.0, 2.5, 3.0, 10, 20, 30), now=end)),
-        "mobility aggregate by day (1 year, 1-min records)": timed(lambda: aggregate(counts, START, end, "day")),
+        "mobility aggregate by day (1 year, 2 × 1-min records)": timed(lambda: aggregate(counts, START, end, "day")),
+        "mobility aggregate by hour (1 year, 2 × 1-min records)": timed(
+            lambda: aggregate(counts, START, end, "hour")),
         "mobility weekday_hour_profile (1 year)": timed(lambda: weekday_hour_profile(counts, START, end)),
+        "mobility year_on_year + busiest (1 year)": timed(
+            lambda: (year_on_year(counts, end), busiest(counts, START, end))),
     }
     containers = [
         ContainerState(f"c{i}", 43.2 + rng.random() * 0.3, 5.2 + rng.random() * 0.4,

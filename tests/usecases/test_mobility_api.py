@@ -456,6 +456,31 @@ def test_import_refuses_bodies_it_cannot_read(client: httpx.Client) -> None:
         assert detail in response.json()["detail"]
     empty = client.post("/api/v1/mobility/import", json={"site": "", "channel": "", "measure": ""}).json()
     assert empty["report"]["files"]["site"]["errors"][0]["line"] == 1
+    # An over-long value is refused on its line; the other rows are read.
+    huge = SITE_CSV + "S-HUGE,,\"" + "x" * 20_000 + "\",13055,5.3,43.2,,\n"
+    response = client.post("/api/v1/mobility/import", json={"site": huge, "channel": CHANNEL_CSV,
+                                                            "measure": MEASURE_CSV})
+    assert response.status_code == 200, response.text
+    site_errors = {e["line"]: e["reason"] for e in response.json()["files"]["site"]["errors"]}
+    assert site_errors[5] == "value(s) of site_name longer than 10000 characters"
+    assert response.json()["files"]["site"]["accepted"] == 2
+
+
+def test_a_value_beyond_the_csv_field_limit_is_reported_not_raised(tmp_path: Path) -> None:
+    # The csv module's field limit (131 072 characters by default) is process-wide and other libraries
+    # raise it (frictionless does): check in a fresh interpreter that the importer reports the line.
+    import subprocess
+    import sys
+
+    site = tmp_path / "site.csv"
+    site.write_text(SITE_CSV + "S-HUGE,," + "x" * 140_000 + ",13055,5.3,43.2,,\n", encoding="utf-8")
+    script = ("import sys; from calanque.usecases.mobility.frschema import import_sites; "
+              "r = import_sites(sys.argv[1]); print(len(r.rows)); print(r.errors[-1])")
+    out = subprocess.run([sys.executable, "-c", script, str(site)], capture_output=True, text=True, check=True)
+    accepted, last_error = out.stdout.splitlines()
+    assert accepted == "2"
+    assert last_error == ("(5, 'cannot be read as CSV (field larger than field limit (131072)); "
+                          "the rest of the file is ignored')")
 
 
 def test_export_then_import_into_another_tenant_gives_the_same_counts(client: httpx.Client) -> None:

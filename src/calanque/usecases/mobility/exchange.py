@@ -5,8 +5,8 @@ Export (:func:`export_folder`, :func:`export_text`) writes the three CSV files o
 
 * **site**: one row per counter entity located by a Point: ``site_id`` = entity id,
   ``site_name`` = ``name`` (else the id's last part), ``xlong``/``ylat`` = ``location``,
-  ``fr_insee_code`` = ``municipalityCode``. A counter without a Point location cannot be a
-  site: it is left out of the three files and reported in ``skipped``.
+  ``fr_insee_code`` = ``municipalityCode``. A counter without a valid WGS84 Point location
+  cannot be a site: it is left out of the three files and reported in ``skipped``.
 * **channel**: one row per direction: ``channel_id`` = ``<entity id>:<direction>``,
   ``mobility_type`` BIKE (TrafficFlowObserved) or PEDESTRIAN (CrowdFlowObserved),
   ``provider_direction_code`` = the direction ("in", "out"), ``temporality`` PERMANENT,
@@ -105,6 +105,8 @@ def _exportable(store: Store, tenant: str, skipped: list[tuple[str, str]]) -> li
     for counter in list_counters(store, tenant):
         if counter.location is None:
             skipped.append((counter.id, "no Point location: the schema's site needs xlong and ylat"))
+        elif not (-180 <= counter.location[0] <= 180 and -90 <= counter.location[1] <= 90):
+            skipped.append((counter.id, f"location {list(counter.location)} is not a WGS84 [longitude, latitude]"))
         else:
             counters.append(counter)
     return counters

@@ -91,6 +91,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "0.2.0"
+MAX_CELL_CHARS = 10_000  # longer values are refused (the csv module's own limit is process-wide)
 MOBILITY_TYPES = (
     "BIKE",
     "TWO WHEELS MOTORIZED",
@@ -593,6 +594,8 @@ def _import(
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         return ImportResult(rows=[], errors=[(1, f"the file is empty; expected a header line: {','.join(names)}")])
+    except csv.Error as exc:
+        return ImportResult(rows=[], errors=[(1, f"the header cannot be read as CSV ({exc})")])
     errors: list[tuple[int, str]] = []
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
@@ -614,7 +617,14 @@ def _import(
     first_seen: dict[str, int] = {}
     rows: list[Any] = []
     end_of_previous = reader.line_num
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a value longer than the csv module's field limit
+            errors.append((end_of_previous + 1, f"cannot be read as CSV ({exc}); the rest of the file is ignored"))
+            break
         line = end_of_previous + 1
         end_of_previous = reader.line_num
         if not cells:
@@ -627,6 +637,10 @@ def _import(
             continue
         if all(cell.strip() == "" for cell in cells):
             errors.append((line, "blank row (every value is empty); remove it"))
+            continue
+        too_long = [name for name, cell in zip(header, cells, strict=True) if len(cell) > MAX_CELL_CHARS]
+        if too_long:
+            errors.append((line, f"value(s) of {', '.join(too_long)} longer than {MAX_CELL_CHARS} characters"))
             continue
         values, problems = _parse_row(kind, dict(zip(header, cells, strict=True)))
         if not problems and key is not None:
