@@ -39,24 +39,29 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # --- time plans and slots ----------------------------------------------------------------------
 def test_phases_of_each_mode() -> None:
     hour = timedelta(hours=1)
-    live = plan_phases(None, None, None, NOW)
-    assert [(p.name, p.start, p.end, p.speed, p.wall_clock) for p in live] == [("live", NOW, None, 1.0, True)]
-    fast = plan_phases(NOW - hour, None, 60.0, NOW)
-    assert [(p.name, p.start, p.end, p.speed) for p in fast] == [("accelerated", NOW - hour, None, 60.0)]
-    backfill = plan_phases(NOW - 2 * hour, NOW - hour, None, NOW)
-    assert [(p.name, p.start, p.end, p.speed) for p in backfill] == [("backfill", NOW - 2 * hour, NOW - hour, None)]
-    then_live = plan_phases(NOW - hour, None, None, NOW)
-    assert [(p.name, p.end, p.speed, p.wall_clock) for p in then_live] == [("backfill", NOW, None, False),
-                                                                           ("live", None, 1.0, True)]
-    replay = plan_phases(NOW - hour, None, 1.0, NOW)
-    assert [(p.name, p.start, p.wall_clock) for p in replay] == [("replay", NOW - hour, False)]
+
+    def plan(start: datetime | None, end: datetime | None, speed: float | None) -> list[tuple]:
+        return [(p.name, p.start, p.end, p.speed, p.wall_clock) for p in plan_phases(start, end, speed, NOW)]
+
+    assert plan(None, None, None) == [("live", NOW, None, 1.0, True)]
+    assert plan(None, NOW + hour, None) == [("live", NOW, NOW + hour, 1.0, True)]
+    assert plan(None, None, 60.0) == [("accelerated", NOW, None, 60.0, False)]
+    assert plan(NOW - 2 * hour, NOW - hour, None) == [("backfill", NOW - 2 * hour, NOW - hour, None, False)]
+    assert plan(NOW - hour, None, None) == [("backfill", NOW - hour, NOW, None, False), ("live", NOW, None, 1.0, True)]
+    # A backfill, then the clock runs faster from where the backfill ended.
+    assert plan(NOW - hour, None, 30.0) == [("backfill", NOW - hour, NOW, None, False),
+                                            ("accelerated", NOW, None, 30.0, False)]
+    # A period replayed at a pace, and a clock starting in the future.
+    assert plan(NOW - 2 * hour, NOW - hour, 60.0) == [("accelerated", NOW - 2 * hour, NOW - hour, 60.0, False)]
+    assert plan(NOW - 2 * hour, NOW - hour, 1.0) == [("replay", NOW - 2 * hour, NOW - hour, 1.0, False)]
+    assert plan(NOW + hour, None, 10.0) == [("accelerated", NOW + hour, None, 10.0, False)]
 
 
 @pytest.mark.parametrize(("start", "end", "speed", "message"), [
     (NOW, NOW - timedelta(hours=1), None, "must be before"),
     (NOW + timedelta(hours=1), None, None, "a backfill starts in the past"),
     (NOW - timedelta(hours=2), NOW + timedelta(hours=1), None, "is in the future"),
-    (None, NOW - timedelta(hours=1), None, "is past"),
+    (None, NOW - timedelta(hours=1), None, "is not after the start of the clock"),
     (None, None, 0.0, "positive factor"),
     (datetime(2026, 1, 1), None, None, "timezone-aware"),
 ])

@@ -12,10 +12,12 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from calanque.simulator.engine import (
     NETWORK_MODES,
+    Phase,
     Simulator,
     SimulatorConfig,
     SimStats,
     network_plan,
+    plan_phases,
 )
 from calanque.simulator.fleet import KINDS, FleetSpec
 from calanque.simulator.geo import RIVERS
@@ -132,12 +134,13 @@ def simulate_command() -> click.Command:
     @click.option("--seed", type=int, default=defaults.seed, show_default=True,
                   help="Seed of the fleet and its signals: the same seed gives the same fleet and readings.")
     @click.option("--speed", type=click.FloatRange(0, min_open=True), default=None,
-                  help="Run a simulated clock this many times faster than real time (from --from, or now). "
-                       "Without it the run is real time, or a backfill with --from.")
+                  help="Run the fleet's clock this many times faster than real time: from now, or after the "
+                       "--from backfill; with both --from and --to, replay that period at this pace. Without "
+                       "it the run is real time.")
     @click.option("--from", "start", metavar="WHEN", default=None,
                   help="Start of the simulated time: ISO 8601 (2026-11-18T00:00:00Z) or relative (-7d). "
-                       "Without --speed: backfill from there as fast as possible (up to --to, or up to now "
-                       "and then continue in real time).")
+                       "A past start is a backfill, as fast as possible: up to --to, or up to now and then "
+                       "the run continues live (real time, or --speed).")
     @click.option("--to", "end", metavar="WHEN", default=None,
                   help="End of the simulated time (ISO 8601, now, or relative, e.g. -1h); readings at or "
                        "after it are not sent.")
@@ -244,15 +247,7 @@ def _describe(console: Console, sim: Simulator, target: str | None, mqtt: str | 
     console.print(f"Networks: {routes}", highlight=False)
     console.print(f"Targets: HTTP {target or '-'}, MQTT {mqtt or '-'}; tenant '{sim.config.tenant}'", highlight=False)
     cfg = sim.config
-    if cfg.speed is not None:
-        plan = f"simulated clock ×{cfg.speed:g} from {(cfg.start or datetime.now(UTC)).isoformat(timespec='seconds')}"
-    elif cfg.start is not None:
-        plan = f"backfill from {cfg.start.isoformat(timespec='seconds')} to " + (
-            cfg.end.isoformat(timespec="seconds") if cfg.end else "now, then real time")
-    else:
-        plan = "real time from now"
-    if cfg.end is not None and cfg.speed is not None:
-        plan += f" until {cfg.end.isoformat(timespec='seconds')}"
+    plan = ", then ".join(_phase_text(p) for p in plan_phases(cfg.start, cfg.end, cfg.speed, datetime.now(UTC)))
     if cfg.rate:
         plan += f", at most {cfg.rate:g} uplinks/s"
     if cfg.duration:
@@ -261,6 +256,17 @@ def _describe(console: Console, sim: Simulator, target: str | None, mqtt: str | 
     for flood in cfg.floods:
         console.print(f"Flood: from {flood.start.isoformat(timespec='minutes')} on "
                       f"{', '.join(flood.rivers) or 'every river'}, +{flood.peak_m:g} m", highlight=False)
+
+
+def _phase_text(phase: Phase) -> str:
+    """One phase of the time plan in words."""
+    start = phase.start.isoformat(timespec="seconds")
+    until = f" until {phase.end.isoformat(timespec='seconds')}" if phase.end else ""
+    if phase.speed is None:
+        return f"backfill from {start} to {phase.end.isoformat(timespec='seconds') if phase.end else 'now'}"
+    if phase.wall_clock:
+        return f"real time{until}"
+    return f"simulated clock ×{phase.speed:g} from {start}{until}"
 
 
 def _provision(console: Console, sim: Simulator) -> None:

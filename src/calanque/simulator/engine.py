@@ -4,12 +4,13 @@ Time. Device ``d`` reports at slot ``k`` (k = 0, 1, …, which is also its frame
 ``installed_at + phase + k × period + jitter(k)`` (jitter < min(20 s, 5 % of the period), fixed
 per slot), so the same instant always carries the same reading. A run is a list of phases:
 
-* live (``speed`` = 1): readings go out when the wall clock reaches their time;
-* accelerated (``speed`` = F): a simulated clock starts at ``start`` (default now) and runs F times
-  faster than the wall clock; readings go out when it reaches their time;
-* backfill (``start`` and ``end``, no speed): every reading of [start, end) goes out as fast as
-  possible, with its past observed time; with ``start`` but no ``end``, the backfill goes up to
-  now and the run then continues live.
+* live (no ``speed``, or 1): readings go out when the wall clock reaches their time;
+* accelerated (``speed`` = F): a simulated clock runs F times faster than the wall clock and
+  readings go out when it reaches their time — from now, or from ``start`` when it is in the
+  future, or over [``start``, ``end``) when both are given (a replay of that period at that pace);
+* backfill (``start`` in the past): every reading from ``start`` goes out as fast as possible,
+  with its past observed time, up to ``end``, or, without ``end``, up to now, after which the run
+  continues live (in real time, or accelerated when ``speed`` is given).
 
 ``rate`` caps the uplinks per second in every mode (for load tests); ``duration`` stops the run
 after that many wall-clock seconds. :class:`Simulator` runs blocking (:meth:`Simulator.run`), as
@@ -142,25 +143,30 @@ def plan_phases(start: datetime | None, end: datetime | None, speed: float | Non
             raise ValueError(f"{name} must be timezone-aware")
     if start is not None and end is not None and start >= end:
         raise ValueError(f"the start ({start.isoformat()}) must be before the end ({end.isoformat()})")
-    if speed is not None:
-        if not (speed > 0 and math.isfinite(speed)):
-            raise ValueError(f"speed must be a positive factor, got {speed}")
+    if speed is not None and not (speed > 0 and math.isfinite(speed)):
+        raise ValueError(f"speed must be a positive factor, got {speed}")
+
+    def live(begin: datetime) -> Phase:
+        """Real time (wall clock) or a clock running ``speed`` times faster from ``begin``."""
+        if speed is None or speed == 1:
+            return Phase("live", begin, end, 1.0, wall_clock=True)
+        return Phase("accelerated", begin, end, speed)
+
+    if start is None or (speed is not None and start >= now and end is None):
         begin = start or now
         if end is not None and end <= begin:
-            raise ValueError(f"the end ({end.isoformat()}) must be after the start ({begin.isoformat()})")
-        return [Phase("accelerated" if speed != 1 else "replay", begin, end, speed)]
-    if start is not None:
-        if start >= now:
-            raise ValueError(f"a backfill starts in the past; {start.isoformat()} is not (use a speed to run a clock)")
-        if end is not None:
-            if end > now:
-                raise ValueError(f"a backfill ends in the past; {end.isoformat()} is in the future "
-                                 "(leave the end out to continue live, or use a speed)")
-            return [Phase("backfill", start, end, None)]
-        return [Phase("backfill", start, now, None), Phase("live", now, None, 1.0, wall_clock=True)]
-    if end is not None and end <= now:
-        raise ValueError(f"a live run ends in the future; {end.isoformat()} is past (give a start for a backfill)")
-    return [Phase("live", now, end, 1.0, wall_clock=True)]
+            raise ValueError(f"the end ({end.isoformat()}) is not after the start of the clock ({begin.isoformat()})")
+        return [live(now) if start is None else Phase("accelerated", begin, None, speed)]
+    if end is not None and speed is not None:
+        return [Phase("replay" if speed == 1 else "accelerated", start, end, speed)]
+    if start >= now:
+        raise ValueError(f"a backfill starts in the past; {start.isoformat()} is not (use a speed to run a clock)")
+    if end is not None:
+        if end > now:
+            raise ValueError(f"a backfill ends in the past; {end.isoformat()} is in the future "
+                             "(leave the end out to continue live, or use a speed)")
+        return [Phase("backfill", start, end, None)]
+    return [Phase("backfill", start, now, None), live(now)]
 
 
 def _jitter(dev: SimDevice, k: int) -> float:
