@@ -274,7 +274,7 @@ def _light_faults(light: Light, group: Group | None, commanded: Series, power: S
         commanded=commanded if nominal else [], power=power if nominal else [], state=states,
         messages=messages, reporting_interval=_reporting_interval(messages, settings),
     )
-    return detect_faults(obs, end, rules)
+    return detect_faults(obs, end, rules, settings.tz())
 
 
 def _group_schedule(g: Group, day: date, settings: LightingSettings) -> GroupScheduleOut:

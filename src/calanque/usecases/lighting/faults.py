@@ -269,8 +269,13 @@ def communication_loss(
     return faults
 
 
-def detect_faults(obs: LightObservations, now: datetime | None = None, rules: FaultRules = FaultRules()) -> list[Fault]:
-    """All faults of one light over its observations, sorted by start; ``now`` defaults to the latest timestamp seen."""
+def detect_faults(
+    obs: LightObservations, now: datetime | None = None, rules: FaultRules = FaultRules(), tz: ZoneInfo = PARIS,
+) -> list[Fault]:
+    """All faults of one light over its observations, sorted by start; ``now`` defaults to the latest timestamp seen.
+
+    ``tz`` is the local time whose calendar days the day-burner check walks through.
+    """
     stamps = [t for s in (obs.commanded, obs.power, obs.state) for t, _ in s] + list(obs.messages)
     if not stamps:
         return []
@@ -280,7 +285,7 @@ def detect_faults(obs: LightObservations, now: datetime | None = None, rules: Fa
         faults += lamp_failures(obs.commanded, obs.power, obs.nominal_power_w, rules)
     measured = _measured_on(obs, rules)
     if measured:
-        faults += day_burning(obs.lat, obs.lon, measured, now, rules)
+        faults += day_burning(obs.lat, obs.lon, measured, now, rules, tz)
         if obs.commanded:
             faults += cycling(obs.commanded, measured, now, rules)
     if obs.messages:

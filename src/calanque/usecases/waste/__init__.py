@@ -1,5 +1,7 @@
 """Waste collection: fill levels, emptyings, fill forecasts, collection rounds and incidents.
 
-Pure computations over series read from the temporal history (WasteContainer,
-WasteContainerModel, WasteContainerIsle from the Smart Data Models); no I/O here.
+``fill``, ``forecast``, ``routing`` and ``incidents`` are pure computations over series
+(WasteContainer, WasteContainerModel, WasteContainerIsle from the Smart Data Models); ``containers``
+reads the stored entities, ``enrichment`` derives fillingLevel and dateLastEmptying at ingestion,
+``api`` serves /api/v1/waste and ``usecase`` declares the use case.
 """

@@ -525,11 +525,19 @@ def _incidents_over(
     fills: dict[str, list[tuple[datetime, float]]] = {}
     readings: dict[str, list[tuple[datetime, float]]] = {}
     for entity, c in pairs:
-        shape = models.get(c.model_id) if c.model_id else None
-        t, v, _ = fill_history(session, tenant, c, shape, s_us, e_us, distance_scale=_distance_scale(entity))
-        fills[c.id] = _as_datetimes(t, v)
-        raw = session.read_series(tenant, c.id, term_iri("distance"), s_us, e_us, dataset_id="")
+        # Only the series the entity has: raw distances (for stuck readings), and fills (stored, else derived).
+        raw = (session.read_series(tenant, c.id, term_iri("distance"), s_us, e_us, dataset_id="")
+               if instance(entity, "distance") is not None else [])
         readings[c.id] = [(from_us(ts), float(d)) for ts, d in raw]
+        shape = models.get(c.model_id) if c.model_id else None
+        if instance(entity, "fillingLevel") is not None:
+            t, v, _ = fill_history(session, tenant, c, None, s_us, e_us)
+            fills[c.id] = _as_datetimes(t, v)
+        elif raw and shape is not None:
+            scale = _distance_scale(entity)
+            fills[c.id] = [(t, shape.fill(d * scale)) for t, d in readings[c.id]]
+        else:
+            fills[c.id] = []
     with_status = [c.id for entity, c in pairs if instance(entity, "status") is not None]
     statuses = _statuses(session, tenant, with_status, start, end)
     isles: dict[str, list[str]] = {}

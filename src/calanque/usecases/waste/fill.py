@@ -55,10 +55,16 @@ def sorted_series(series: Series) -> list[tuple[datetime, float]]:
     Converting to UTC matters: Python subtracts two datetimes sharing one tzinfo (e.g. both in
     Europe/Paris) by wall-clock time, which is an hour off across a DST change.
     """
-    for t, _ in series:
-        if t.tzinfo is None or t.utcoffset() is None:
-            raise ValueError(f"series timestamps must be timezone-aware, got naive {t.isoformat()}")
-    return sorted(((t.astimezone(UTC), float(v)) for t, v in series), key=lambda p: p[0])
+    out: list[tuple[datetime, float]] = []
+    for t, v in series:
+        if t.tzinfo is not UTC:
+            if t.tzinfo is None or t.utcoffset() is None:
+                raise ValueError(f"series timestamps must be timezone-aware, got naive {t.isoformat()}")
+            t = t.astimezone(UTC)
+        out.append((t, float(v)))
+    if any(a[0] > b[0] for a, b in zip(out, out[1:], strict=False)):
+        out.sort(key=lambda p: p[0])
+    return out
 
 
 def detect_emptyings(fills: Series, rule: EmptyingRule = EmptyingRule()) -> list[Emptying]:
