@@ -309,6 +309,7 @@ class FleetSpec:
     def scaled(self, factor: float) -> FleetSpec:
         """The same spec with every count multiplied by ``factor`` (rounded; river/water capped)."""
         def n(value: int, cap: int | None = None) -> int:
+            """One scaled count."""
             scaled = max(0, round(value * factor))
             return min(scaled, cap) if cap is not None else scaled
         return FleetSpec(
@@ -358,6 +359,7 @@ class _Builder:
     """Accumulates devices with consistent indices, ids and install times."""
 
     def __init__(self, spec: FleetSpec) -> None:
+        """Start an empty fleet for ``spec`` with its seeded random generator."""
         self.spec = spec
         self.seed = spec.seed
         self.devices: list[SimDevice] = []
@@ -365,10 +367,12 @@ class _Builder:
         self.rng = random.Random(f"calanque-simulator:{spec.seed}")
 
     def local_id(self, kind: Kind, number: int) -> str:
+        """The local part of the ids of device ``number`` of ``kind``."""
         return f"sim{self.seed}-{SLUGS[kind]}-{number:04d}"
 
     def add(self, kind: Kind, place: Commune, lat: float, lon: float, site: str, params: Any,
             name: str | None = None) -> SimDevice:
+        """Add the next device of ``kind`` at (lat, lon) and return it."""
         self.numbers[kind] += 1
         number = self.numbers[kind]
         index = len(self.devices)
@@ -395,6 +399,7 @@ class _Builder:
         return device
 
     def pick_commune(self, min_radius_km: float = 0.0) -> Commune:
+        """A commune drawn by weight among those wide enough for ``min_radius_km``."""
         candidates = [c for c in COMMUNES if c.radius_km * 0.9 >= min_radius_km] or [COMMUNES[0]]
         return self.rng.choices(candidates, weights=[c.weight for c in candidates])[0]
 
