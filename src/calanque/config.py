@@ -31,6 +31,19 @@ class Settings(BaseSettings):
     tts_tenant: str = Field(default="ttn", description="The Things Stack tenant id used in downlink topics")
     max_indicator_days: int = Field(default=400, description="longest period a use-case indicator request may cover")
     usecase_paths: str = Field(default="", description="extra use-case folders, separated by os.pathsep")
+    # authentication and protection (calanque.auth, docs/security.md)
+    auth: bool = Field(default=True, description="require identities (off only on a loopback address)")
+    oidc_issuer: str | None = Field(default=None, description="OpenID Connect issuer URL of the identity provider")
+    oidc_audience: str | None = Field(default=None, description="audience the provider's tokens must carry")
+    oidc_jwks_url: str | None = Field(default=None, description="JWKS URL (default: from the issuer's discovery)")
+    oidc_claim_prefix: str = Field(default="calanque_", description="prefix of the role, tenant, usecases, "
+                                   "communes and sites claims of the tokens")
+    cors_origins: str = Field(default="", description="browser origins allowed to call the API, comma-separated")
+    rate_limit_per_minute: int = Field(default=600, description="requests per minute per identity (per process)")
+    rate_limit_anonymous_per_minute: int = Field(default=120, description="anonymous requests per minute per "
+                                                 "client address (per process)")
+    login_max_failures: int = Field(default=5, description="failed logins per user name or address per 15 minutes")
+    session_hours: float = Field(default=8.0, description="lifetime of a browser session")
 
     def public_base_url(self) -> str:
         """The base URL clients reach this server at."""
