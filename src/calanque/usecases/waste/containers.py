@@ -28,8 +28,13 @@ def instance(entity: dict | None, term: str) -> dict | None:
     """The default instance (no datasetId) of attribute ``term``, else its first instance, else None."""
     if entity is None:
         return None
-    instances = entity.get("attrs", {}).get(term_iri(term)) or []
-    return next((i for i in instances if "datasetId" not in i), instances[0] if instances else None)
+    instances = entity.get("attrs", {}).get(term_iri(term))
+    if not instances:
+        return None
+    for inst in instances:
+        if "datasetId" not in inst:
+            return inst
+    return instances[0]
 
 
 def number(inst: dict | None) -> float | None:
