@@ -203,6 +203,8 @@ def setup_faults(api: httpx.Client) -> tuple[datetime, datetime, datetime]:
     create_light(api, "L4", {"powerConsumption": [(t, 0.0 if t < on else 100.0) for t in ticks
                                                   if t <= datetime(2026, 1, 10, 18, tzinfo=UTC)]},
                  {"powerConsumption": "WTT"})
+    # L6: last heard three days before the period (beyond the history look-back): silent since then.
+    create_light(api, "L6", {"powerConsumption": [(datetime(2026, 1, 7, 12, tzinfo=UTC), 0.0)]})
     # L5: the controller itself reports a defective lamp at 20:00.
     create_light(api, "L5", {}, status=prop("defectiveLamp", datetime(2026, 1, 10, 20, tzinfo=UTC)))
     assert rise < F0
@@ -214,11 +216,12 @@ def test_open_faults(api: httpx.Client) -> None:
     r = lighting(api, "/faults", **{"from": z(F0), "to": z(F1)})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["lights"] == 5 and body["state"] == "open" and body["commandedState"] == "schedule"
+    assert body["lights"] == 6 and body["state"] == "open" and body["commandedState"] == "schedule"
     got = [(f["id"].rsplit(":", 1)[1], f["kind"], when(f["startedAt"]), f["source"]) for f in body["faults"]]
     # The failure shows from the first sample at least 5 minutes (command settling) after switch-on.
     failing_from = min(t for t in every(F0, F1, 10) if t >= on + timedelta(minutes=5))
     expected = [
+        ("L6", "communicationLoss", datetime(2026, 1, 7, 12, tzinfo=UTC), "detected"),
         ("L4", "communicationLoss", datetime(2026, 1, 10, 18, tzinfo=UTC), "detected"),
         ("L5", "lampFailure", datetime(2026, 1, 10, 20, tzinfo=UTC), "device"),
         ("L3", "cycling", datetime(2026, 1, 10, 21, tzinfo=UTC), "detected"),

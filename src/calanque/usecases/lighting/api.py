@@ -35,8 +35,9 @@ from calanque.usecases.lighting.schedule import Switch, night_schedule, sun_time
 from calanque.usecases.lighting.settings import LightingSettings
 
 Series = list[tuple[datetime, float]]
-# How far before a period the state holding at its start (and the last message) is looked for.
-CARRY_IN = timedelta(days=7)
+# How far back before a period the history is searched for the state holding at its start and the last message
+# (a light silent for longer is dated by its entity's latest observation instead).
+CARRY_IN = timedelta(days=1)
 
 
 class _Out(BaseModel):
@@ -367,6 +368,8 @@ def build_router(settings: LightingSettings) -> APIRouter:
                 power = powers[light.id]
                 earlier = [before[k][0] for k in ((light.id, term_iri(a)) for a in ("powerState", "powerConsumption"))
                            if k in before]
+                if not earlier and light.last_seen is not None and light.last_seen < start:
+                    earlier = [light.last_seen]  # silent since before the look-back
                 messages = sorted({t for t, _ in power} | {t for t, _ in reports.get(light.id, [])}
                                   | ({max(earlier)} if earlier else set()))
                 states = [] if power else _state_reports(before, reports, light.id, start)
