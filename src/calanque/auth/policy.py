@@ -1,0 +1,141 @@
+"""Which role may do what, on which endpoint family: one table, read by the middleware.
+
+Every request path falls into one family. A path of no known family is reserved to platform admins,
+so an endpoint added later is closed until this table opens it.
+
+| family | what | read | write / command |
+|---|---|---|---|
+| docs, catalogue, context | /docs, /openapi.json, GET /api/v1/usecases, GET one @context | anyone | - |
+| login | POST /api/v1/auth/login, /logout | anyone | - |
+| ingest | /api/v1/ingest/… | integration key (checked by the endpoint) | |
+| me | GET /api/v1/auth/me | any identity | - |
+| ngsi-ld | /ngsi-ld/v1/… | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
+| usecase | /api/v1/<use case>/… | admin, operator, viewer, partner | - |
+| devices | /api/v1/devices | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
+| commands | /api/v1/commands | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
+| deadletters | /api/v1/deadletters | admin, operator, partner | admin, operator, partner |
+| contexts | GET list, POST, DELETE /ngsi-ld/v1/jsonldContexts | any identity | platform admin |
+| accounts, audit | /api/v1/auth/keys, /users, /api/v1/audit | admin (own tenant, or all for '*') | admin |
+| integrations | /api/v1/integrations | platform admin | platform admin |
+| other | anything else | platform admin | platform admin |
+
+Tenant-scoped families (ngsi-ld, usecase, devices, commands, deadletters) also require the request's
+tenant (``NGSILD-Tenant``) to be the principal's, unless the principal's tenant is ``*``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from calanque.auth.model import ALL_TENANTS, Principal
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+STAFF = frozenset({"admin", "operator", "viewer", "partner"})
+PUBLIC_FAMILIES = frozenset({"docs", "catalogue", "context", "login"})
+TENANT_SCOPED = frozenset({"ngsi-ld", "usecase", "devices", "commands", "deadletters"})
+ALLOWED_ROLES: dict[str, dict[str, frozenset[str]]] = {
+    "me": {"read": STAFF},
+    "ngsi-ld": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
+    "usecase": {"read": STAFF},
+    "devices": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
+    "commands": {"read": STAFF, "command": frozenset({"admin", "operator", "partner"})},
+    "deadletters": {"read": frozenset({"admin", "operator", "partner"}),
+                    "write": frozenset({"admin", "operator", "partner"})},
+    "contexts": {"read": STAFF, "admin": frozenset({"admin"})},
+    "accounts": {"read": frozenset({"admin"}), "admin": frozenset({"admin"})},
+    "audit": {"read": frozenset({"admin"})},
+    "integrations": {"read": frozenset({"admin"}), "admin": frozenset({"admin"})},
+    "other": {"read": frozenset({"admin"}), "write": frozenset({"admin"})},
+}
+PLATFORM_ONLY = frozenset({"integrations", "other"})  # admins of every tenant only
+_READ_POSTS = ("/ngsi-ld/v1/entityOperations/query", "/ngsi-ld/v1/temporal/entityOperations/query")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What a request touches: its family, the action it performs and the use case it belongs to."""
+
+    family: str
+    action: str  # read | write | command | admin
+    usecase: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request is refused: 401 (no or bad identity) or 403 (identity not allowed)."""
+
+    status: int
+    detail: str
+
+
+def classify(method: str, path: str, usecases: frozenset[str]) -> Endpoint:
+    """The endpoint family and action of a request."""
+    read = method in READ_METHODS
+    if path in ("/docs", "/openapi.json") or path.startswith("/_static/"):
+        return Endpoint("docs", "read" if read else "write")
+    if path.startswith("/ngsi-ld/v1/"):
+        if path.startswith("/ngsi-ld/v1/jsonldContexts"):
+            if read and path.startswith("/ngsi-ld/v1/jsonldContexts/"):
+                return Endpoint("context", "read")
+            return Endpoint("contexts", "read" if read else "admin")
+        return Endpoint("ngsi-ld", "read" if read or path.rstrip("/") in _READ_POSTS else "write")
+    if not path.startswith("/api/v1/"):
+        return Endpoint("other", "read" if read else "write")
+    head = path[len("/api/v1/"):].split("/", 1)[0]
+    if path in ("/api/v1/auth/login", "/api/v1/auth/logout"):
+        return Endpoint("login", "read")
+    if path == "/api/v1/auth/me":
+        return Endpoint("me", "read" if read else "write")
+    if head == "auth":
+        return Endpoint("accounts", "read" if read else "admin")
+    if head == "audit":
+        return Endpoint("audit", "read" if read else "write")
+    if head == "ingest":
+        return Endpoint("ingest", "write")
+    if head == "integrations":
+        return Endpoint("integrations", "read" if read else "admin")
+    if head == "commands":
+        return Endpoint("commands", "read" if read else "command")
+    if head == "devices":
+        return Endpoint("devices", "read" if read else "write")
+    if head == "deadletters":
+        return Endpoint("deadletters", "read" if read else "write")
+    if path.rstrip("/") == "/api/v1/usecases":
+        return Endpoint("catalogue", "read" if read else "write")
+    if head in usecases:
+        return Endpoint("usecase", "read" if read else "write", usecase=head)
+    return Endpoint("other", "read" if read else "write")
+
+
+def decide(principal: Principal, endpoint: Endpoint, tenant: str) -> Refusal | None:
+    """None when the principal may perform the request, else why not (nothing is checked beyond)."""
+    family, action = endpoint.family, endpoint.action
+    if family in PUBLIC_FAMILIES and action == "read":
+        return None
+    if family == "ingest":
+        return None  # integration keys, checked by the ingestion endpoints themselves
+    if principal.kind == "anonymous":
+        return Refusal(401, "authentication required: send an API key (Authorization: Bearer clk_…), an "
+                            "OpenID Connect token, or log in at POST /api/v1/auth/login")
+    roles = ALLOWED_ROLES.get(family, {}).get(action)
+    if roles is None or principal.role not in roles:
+        what = "read" if action == "read" else "change"
+        return Refusal(403, f"role {principal.role} may not {what} {_FAMILY_NAMES.get(family, family)}")
+    if action not in principal.scopes:
+        return Refusal(403, f"this {principal.kind} lacks the '{action}' scope (it has: "
+                            f"{', '.join(sorted(principal.scopes)) or 'none'})")
+    if (family in PLATFORM_ONLY or (family == "contexts" and action != "read")) and principal.tenant != ALL_TENANTS:
+        return Refusal(403, f"only an admin of every tenant may use {_FAMILY_NAMES.get(family, family)}")
+    if family in TENANT_SCOPED and not principal.may_use_tenant(tenant):
+        return Refusal(403, f"this {principal.kind} belongs to tenant '{principal.tenant}', not "
+                            f"'{tenant}' (NGSILD-Tenant)")
+    return None
+
+
+_FAMILY_NAMES = {
+    "me": "its identity", "ngsi-ld": "NGSI-LD entities", "usecase": "use-case indicators",
+    "devices": "the device registry", "commands": "commands", "deadletters": "dead letters",
+    "contexts": "the @context store", "accounts": "keys and users", "audit": "the audit log",
+    "integrations": "integrations", "other": "this endpoint", "docs": "the documentation",
+    "catalogue": "the use-case list",
+}
