@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(devices_router)
     _mount_usecases(app, settings)
     _mount_ingestion(app, settings, store)
-    return BodySizeLimit(app, settings.max_body_bytes)
+    from calanque.auth.middleware import protect  # identities, roles, tenants, rate limits, audit
+
+    return BodySizeLimit(protect(app, settings, store), settings.max_body_bytes)
 
 
 def _mount_usecases(app: FastAPI, settings: Settings) -> None:
