@@ -20,6 +20,10 @@ import uvicorn
 
 from calanque.config import Settings
 
+# The shared servers and the servers other test modules start bind 127.0.0.1 and run without
+# authentication (like `calanque serve --no-auth`); tests/auth starts its own servers with auth on.
+os.environ.setdefault("CALANQUE_AUTH", "false")
+
 PG_ADMIN_URL = os.environ.get("CALANQUE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgres"]
 TABLES = ["entities", "entity_types", "entity_attrs", "entity_geo", "temporal_entities", "attr_history",
@@ -125,7 +129,7 @@ def servers(stores: dict) -> Iterator[dict]:
     started = {}
     for backend, store in stores.items():
         settings = Settings(data_dir=Path("/nonexistent"), max_body_bytes=1_000_000, context_fetch_timeout=2.0,
-                            mqtt_url="mqtt://127.0.0.1:1883")
+                            mqtt_url="mqtt://127.0.0.1:1883", auth=False)
         port = free_port()
         settings.port = port
         started[backend] = LiveServer(create_app(settings, store=store), port).start()
