@@ -55,7 +55,7 @@ def run_demo(*, host: str, port: int, data_dir: Path, backfill: str, speed: floa
              seed: int) -> None:
     """Start everything, print where to look, and run until Ctrl-C."""
     from calanque.app import create_app
-    from calanque.simulator.cli import _describe, _provision, _run, parse_duration
+    from calanque.simulator.cli import describe_run, provision_fleet, run_with_progress, parse_duration
     from calanque.simulator.engine import Simulator, SimulatorConfig
     from calanque.simulator.fleet import FleetSpec
     from calanque.store.base import open_store
@@ -87,11 +87,11 @@ def run_demo(*, host: str, port: int, data_dir: Path, backfill: str, speed: floa
         spec = spec.scaled(scale)
     sim = Simulator(SimulatorConfig(fleet=spec, target=base, transport="http", keys=keys, start=start,
                                     speed=speed))
-    _describe(console, sim, base, None)
+    describe_run(console, sim, base, None)
     try:
-        _provision(console, sim)
+        provision_fleet(console, sim)
         console.print("The fleet is reporting; stop the demo with Ctrl-C.")
-        stats = _run(console, sim)
+        stats = run_with_progress(console, sim)
         console.print(f"simulator stopped: {stats.sent} messages sent, {stats.errors} failed, "
                       f"{stats.dead_letters} dead letters")
         if stats.fatal:

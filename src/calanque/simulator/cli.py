@@ -215,12 +215,12 @@ def simulate_command() -> click.Command:
             ))
         except ValueError as err:
             raise click.UsageError(str(err)) from err
-        _describe(console, sim, target, mqtt)
+        describe_run(console, sim, target, mqtt)
         if provision is None:
             provision = target is not None
         if provision:
-            _provision(console, sim)
-        stats = _run(console, sim)
+            provision_fleet(console, sim)
+        stats = run_with_progress(console, sim)
         for line in _summary(stats):
             console.print(line, markup=False, highlight=False)
         if stats.fatal:
@@ -232,7 +232,7 @@ def simulate_command() -> click.Command:
     return simulate
 
 
-def _describe(console: Console, sim: Simulator, target: str | None, mqtt: str | None) -> None:
+def describe_run(console: Console, sim: Simulator, target: str | None, mqtt: str | None) -> None:
     """Print the fleet, where its messages go and the time plan."""
     counts = sim.fleet.counts()
     console.print("Fleet (seed %d): %s" % (sim.config.fleet.seed,
@@ -269,7 +269,7 @@ def _phase_text(phase: Phase) -> str:
     return f"simulated clock ×{phase.speed:g} from {start}{until}"
 
 
-def _provision(console: Console, sim: Simulator) -> None:
+def provision_fleet(console: Console, sim: Simulator) -> None:
     """Provision the fleet with a progress bar; ClickException on failure."""
     total_entities = len(sim.fleet.devices) + len(sim.fleet.isles) + len(sim.fleet.groups) + len(
         sim.fleet.container_models()) + len(sim.fleet.light_models())
@@ -288,7 +288,7 @@ def _provision(console: Console, sim: Simulator) -> None:
         raise click.ClickException(f"the platform refused {len(report.errors)} entities or devices")
 
 
-def _run(console: Console, sim: Simulator) -> SimStats:
+def run_with_progress(console: Console, sim: Simulator) -> SimStats:
     """Run in a background thread, drawing progress until it ends or Ctrl-C stops it."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.fields[total_text]}"),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
