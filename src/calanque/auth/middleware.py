@@ -32,7 +32,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from calanque.auth import repository as repo
 from calanque.auth import targets
-from calanque.auth.model import ANONYMOUS, NO_AUTH, Principal, now_us
+from calanque.auth.model import ANONYMOUS, NO_AUTH, Principal, is_loopback, now_us
 from calanque.auth.oidc import ForbiddenToken, InvalidToken, OidcVerifier
 from calanque.auth.policy import READ_METHODS, Endpoint, Refusal, classify, decide
 from calanque.auth.ratelimit import TokenBuckets, retry_after
@@ -313,6 +313,8 @@ def protect(app: Any, settings: Settings, store: Store) -> Any:
     """Mount the auth endpoints on a FastAPI app and wrap it in CORS and the auth middleware."""
     from calanque.auth.api import router
 
+    if not settings.auth and not is_loopback(settings.host):
+        raise ValueError(f"authentication can only be off on a loopback address (127.0.0.1, ::1), not {settings.host}")
     usecase_types = {uc.name: frozenset(uc.entity_types) for uc in getattr(app.state, "usecases", [])}
     state = AuthState(settings, store, usecase_types)
     app.state.auth = state

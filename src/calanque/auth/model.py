@@ -105,3 +105,15 @@ def now_us() -> int:
 def term_of(iri: str) -> str:
     """The last segment of a type or attribute IRI (its term in the usual contexts)."""
     return re.split(r"[/#:]", iri.rstrip("/"))[-1]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address only accepts local connections (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
