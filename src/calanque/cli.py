@@ -50,11 +50,20 @@ def _serve_options(func):  # type: ignore[no-untyped-def]
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Server log level.")
 @click.option("--mqtt", "mqtt_url", default=None, envvar="CALANQUE_MQTT_URL",
               help="MQTT broker of the network servers, for downlink commands (mqtt://host:port).")
+@click.option("--no-auth", is_flag=True,
+              help="Run without authentication (local development, conformance tests): loopback --host only.")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None, workers: int,
-          context_preload: Path | None, log_level: str, mqtt_url: str | None) -> None:
+          context_preload: Path | None, log_level: str, mqtt_url: str | None, no_auth: bool) -> None:
     """Run the NGSI-LD API server (migrations run at start-up)."""
     import uvicorn
 
+    from calanque.auth.model import is_loopback
+
+    if no_auth or os.environ.get("CALANQUE_AUTH", "").lower() in ("0", "false", "no", "off"):
+        if not is_loopback(host):
+            raise click.BadParameter(f"without authentication the server only listens on a loopback address "
+                                     f"(127.0.0.1, ::1), not {host}", param_hint="--no-auth/--host")
+        os.environ["CALANQUE_AUTH"] = "false"
     _export_settings(host=host, port=port, data_dir=data_dir.resolve(), database_url=database_url,
                      context_preload=context_preload.resolve() if context_preload else None, workers=workers,
                      mqtt_url=mqtt_url)
@@ -259,6 +268,7 @@ def demo(host: str, port: int, data_dir: Path, backfill: str, speed: float | Non
     if host not in _LOOPBACK:
         raise click.BadParameter(f"the demo runs without authentication and only listens on a loopback address "
                                  f"(127.0.0.1, ::1), not {host}", param_hint="--host")
+    os.environ["CALANQUE_AUTH"] = "false"  # the demo's Settings come from the environment
     run_demo(host=host, port=port, data_dir=data_dir, backfill=backfill, speed=speed, scale=scale, seed=seed)
 
 
@@ -270,6 +280,18 @@ def _mount_simulator() -> None:
 
 
 _mount_simulator()
+
+
+def _mount_auth() -> None:
+    """Add `calanque keys`, `calanque users` and `calanque audit` (calanque.auth)."""
+    from calanque.auth.cli import audit, keys, users
+
+    main.add_command(keys)
+    main.add_command(users)
+    main.add_command(audit)
+
+
+_mount_auth()
 
 
 # ingestion (calanque.pipeline) -----------------------------------------------------------------
