@@ -104,7 +104,10 @@ GEO_ATTRIBUTES = ("location", "observationSpace", "operationSpace")
 
 def format_ts(dt: datetime) -> str:
     """Format an aware datetime as the canonical UTC timestamp string."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = dt.astimezone(UTC)
+    if utc.year < 1000:  # strftime does not pad such years; keep its output for them
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def now_ts() -> str:

@@ -559,19 +559,58 @@ def _holds(test: Test, element: Any) -> bool:
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
 
-def q_to_sql(expr: QExpr, dialect: Literal["sqlite", "postgres"], doc: str) -> tuple[str, list[Any]]:
+# Numeric index of attribute values (``entity_attrs.num`` / ``entity_attrs.numkind``, written by the
+# store): NUM_SINGLE when the attribute's only element (see _elements) is a number that a double
+# holds exactly, so every numeric test on the attribute is a test on ``num``; NUM_OTHER when some
+# element is a number but not in that simple way (the exact predicate must decide); NUM_NONE when
+# no element is a number (no numeric test can match). Rows written before the index existed carry
+# NUM_OTHER, so they are always checked by the exact predicate.
+NUM_SINGLE, NUM_OTHER, NUM_NONE = 0, 1, 2
+_EXACT_INT = 2**53
+
+
+def _exact_double(value: Any) -> bool:
+    """Whether a JSON number converts to a double without rounding (so SQL compares it exactly)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool) and -_EXACT_INT <= value <= _EXACT_INT
+
+
+def numeric_key(instances: Any) -> tuple[float | None, int]:
+    """The (num, numkind) index entry of one attribute, from its list of instances."""
+    if len(instances) == 1:  # the common case, decided without walking the elements
+        only = instances[0]
+        value = only.get("value") if isinstance(only, dict) and only.get("type") == "Property" else None
+        if type(value) is float and math.isfinite(value) or type(value) is int and -_EXACT_INT <= value <= _EXACT_INT:
+            return float(value), NUM_SINGLE
+    elements = list(_elements({"attrs": {"": instances}}, AttrPath("")))
+    numbers = [x for x in elements if isinstance(x, int | float) and not isinstance(x, bool)]
+    if not numbers:
+        return None, NUM_NONE
+    if len(elements) == 1 and _exact_double(numbers[0]):
+        return float(numbers[0]), NUM_SINGLE
+    return None, NUM_OTHER
+
+
+def q_to_sql(
+    expr: QExpr, dialect: Literal["sqlite", "postgres"], doc: str, *, index: tuple[str, str] | None = None
+) -> tuple[str, list[Any]]:
     """Compile a q expression to a SQL boolean over the JSON column ``doc`` (TEXT or JSONB).
 
     Placeholders are ``?`` (sqlite3) or ``%s`` (psycopg 3). For SQLite, call
     :func:`register_sqlite_functions` on the connection first. Qualify ``doc`` (``e.doc``) when the
-    query joins other tables.
+    query joins other tables. ``index=(seq column, tenant)`` lets numeric comparisons on plain
+    attribute paths use the store's numeric index (``entity_attrs``) instead of reading the JSON
+    document; the result is the same.
     """
     if not _IDENTIFIER.fullmatch(doc):
         raise ValueError(f"doc must be a column name such as 'doc' or 'e.doc', got {doc!r}")
+    if index is not None and not _IDENTIFIER.fullmatch(index[0]):
+        raise ValueError(f"the index seq column must be a column name such as 'e.seq', got {index[0]!r}")
     if dialect == "sqlite":
-        compiler: _Compiler = _SqliteCompiler(doc)
+        compiler: _Compiler = _SqliteCompiler(doc, index)
     elif dialect == "postgres":
-        compiler = _PostgresCompiler(doc)
+        compiler = _PostgresCompiler(doc, index)
     else:
         raise ValueError(f"dialect must be 'sqlite' or 'postgres', got {dialect!r}")
     params: list[Any] = []
@@ -579,17 +618,63 @@ def q_to_sql(expr: QExpr, dialect: Literal["sqlite", "postgres"], doc: str) -> t
     return sql, params
 
 
+def q_candidates(
+    expr: QExpr, dialect: Literal["sqlite", "postgres"], tenant: str
+) -> tuple[str, list[Any]] | None:
+    """A SELECT of ``entity_seq`` over the store's numeric index that contains every entity the
+    expression can match (a superset, to drive a query), or None when the index cannot narrow it."""
+    compiler: _Compiler = _SqliteCompiler("doc") if dialect == "sqlite" else _PostgresCompiler("doc")
+    params: list[Any] = []
+    sql = compiler.candidates(expr, tenant, params)
+    return None if sql is None else (sql, params)
+
+
+def _indexable(expr: QExpr) -> bool:
+    """Whether a term is a positive numeric test on a plain attribute path with exact literals."""
+    if not isinstance(expr, QTerm) or expr.negated:
+        return False
+    path = expr.path
+    if path.subs or path.member is not None or path.keys:
+        return False
+    test = expr.test
+    if isinstance(test, Ordered):
+        literals: tuple[QValue, ...] = (test.value,)
+    elif isinstance(test, InRange):
+        literals = (test.low, test.high)
+    elif isinstance(test, EqualsAny):
+        literals = test.values
+    else:
+        return False
+    return all(lit.kind == "number" and _exact_double(lit.value) for lit in literals)
+
+
 class _Compiler(ABC):
     """Shared structure of the SQL compilers; dialects supply paths and element predicates."""
 
     true_sql = "1"
     false_sql = "0"
+    ph = "?"
+    num_param = "?"
 
-    def __init__(self, doc: str) -> None:
+    def __init__(self, doc: str, index: tuple[str, str] | None = None) -> None:
         self.doc = doc
+        self.index = index
 
     def expr(self, expr: QExpr, params: list[Any]) -> str:
         """Compile any expression, appending its parameters in text order."""
+        if self.index is not None and (isinstance(expr, QAnd) or _indexable(expr)):
+            items = expr.items if isinstance(expr, QAnd) else (expr,)
+            groups: dict[str, list[QTerm]] = {}
+            for item in items:
+                if _indexable(item):
+                    groups.setdefault(item.path.attr, []).append(item)
+            parts = []
+            for item in items:
+                if not _indexable(item):
+                    parts.append(self.expr(item, params))
+                elif groups[item.path.attr][0] is item:
+                    parts.append(self.indexed(groups[item.path.attr], params))
+            return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
         if isinstance(expr, QAnd | QOr):
             joiner = " AND " if isinstance(expr, QAnd) else " OR "
             return "(" + joiner.join(self.expr(item, params) for item in expr.items) + ")"
@@ -599,6 +684,58 @@ class _Compiler(ABC):
         if isinstance(expr, QTerm):
             return self.term(expr, params)
         raise TypeError(f"not a q expression: {expr!r}")
+
+    def indexed(self, terms: list[QTerm], params: list[Any]) -> str:
+        """Numeric terms on one attribute, all true: through the numeric index.
+
+        An entity whose attribute is NUM_SINGLE satisfies them exactly when its indexed number
+        does; one whose attribute is NUM_OTHER is decided by the exact JSON predicates; any other
+        entity (attribute absent, or without numbers) cannot satisfy a numeric test. One primary
+        key lookup per entity.
+        """
+        assert self.index is not None
+        seq, tenant = self.index
+        params += [tenant, terms[0].path.attr]
+        conditions = self.num_conditions(terms, params)
+        exact = " AND ".join(self.term(term, params) for term in terms)
+        return (
+            f"EXISTS (SELECT 1 FROM entity_attrs n WHERE n.tenant = {self.ph} AND n.attr = {self.ph} "
+            f"AND n.entity_seq = {seq} AND ((n.numkind = {NUM_SINGLE} AND {conditions}) "
+            f"OR (n.numkind = {NUM_OTHER} AND {exact})))"
+        )
+
+    def num_conditions(self, terms: list[QTerm], params: list[Any]) -> str:
+        """SQL conditions on the indexed number ``n.num`` equivalent to the terms."""
+        conditions = []
+        for term in terms:
+            test = term.test
+            if isinstance(test, Ordered):
+                conditions.append(f"n.num {test.op} {self.num_param}")
+                params.append(float(test.value.value))
+            elif isinstance(test, InRange):
+                conditions.append(f"n.num >= {self.num_param} AND n.num <= {self.num_param}")
+                params += [float(test.low.value), float(test.high.value)]
+            else:
+                assert isinstance(test, EqualsAny)
+                conditions.append(f"n.num IN ({', '.join([self.num_param] * len(test.values))})")
+                params += [float(v.value) for v in test.values]
+        return " AND ".join(conditions)
+
+    def candidates(self, expr: QExpr, tenant: str, params: list[Any]) -> str | None:
+        """A SELECT of entity seqs holding every match of the expression, from the numeric index,
+        or None when no top-level numeric term can narrow it."""
+        items = expr.items if isinstance(expr, QAnd) else (expr,)
+        terms = [item for item in items if _indexable(item)]
+        if not terms:
+            return None
+        attr = terms[0].path.attr
+        terms = [t for t in terms if t.path.attr == attr]
+        ph = self.ph
+        lookup = f"SELECT n.entity_seq FROM entity_attrs n WHERE n.tenant = {ph} AND n.attr = {ph} AND n.numkind = "
+        params += [tenant, attr]
+        single = f"{lookup}{NUM_SINGLE} AND {self.num_conditions(terms, params)}"
+        params += [tenant, attr]
+        return f"{single} UNION ALL {lookup}{NUM_OTHER}"
 
     @abstractmethod
     def exists(self, path: AttrPath, params: list[Any]) -> str:
@@ -748,6 +885,8 @@ class _PostgresCompiler(_Compiler):
 
     true_sql = "TRUE"
     false_sql = "FALSE"
+    ph = "%s"
+    num_param = "%s::float8"
 
     def chain(self, path: AttrPath, params: list[Any]) -> tuple[list[str], list[str], str]:
         """FROM items, WHERE conditions and the JSONB expression of a path's instances."""

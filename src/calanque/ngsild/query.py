@@ -133,8 +133,11 @@ def build_query(
         render.omit = {p if p in ("id", "type") else ctx.expand(p) for p in omit}
     if params.get("q") is not None:
         expr = qlang.parse_q(params["q"], ctx.expand)
-        sql, sql_params = qlang.q_to_sql(expr, dialect, "e.doc")
+        sql, sql_params = qlang.q_to_sql(expr, dialect, "e.doc", index=("e.seq", tenant))
         query.predicates.append(SqlPredicate(sql, sql_params))
+        candidates = qlang.q_candidates(expr, dialect, tenant)
+        if candidates is not None:
+            query.candidates = SqlPredicate(*candidates)
     geo_keys = [k for k in ("geometry", "georel", "coordinates") if params.get(k) is not None]
     if geo_keys:
         from calanque.ngsild.geo import parse_geoquery

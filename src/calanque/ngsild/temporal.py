@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +142,22 @@ def parse_temporal_params(params: Mapping[str, Any], ctx: TermContext) -> Tempor
     return req
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic answers (lists of buckets).
+
+    Tens of thousands of small lists otherwise trigger repeated full collections of the whole heap;
+    these objects hold no cycles, so nothing is lost. Reference counting still frees memory.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class TemporalService:
     """Reads and writes the temporal evolution of entities."""
 
@@ -242,6 +260,11 @@ class TemporalService:
 
     def _aggregate(self, tenant: str, hq: HistoryQuery, req: TemporalRequest, ctx: TermContext,
                    out: dict[str, dict]) -> None:
+        with _no_cyclic_gc():
+            self._aggregate_into(tenant, hq, req, ctx, out)
+
+    def _aggregate_into(self, tenant: str, hq: HistoryQuery, req: TemporalRequest, ctx: TermContext,
+                        out: dict[str, dict]) -> None:
         period = parse_duration_us(req.period or "PT0S")
         with self.store.session() as s:
             origin = hq.start
@@ -254,15 +277,23 @@ class TemporalService:
             period_us = period if period > 0 else span
             buckets = s.aggregate_history(tenant, hq, origin=origin, period_us=period_us, methods=req.methods)
         origin_us = ts_to_us(origin)
-        for (entity_id, attr), items in buckets.items():
+        labels: dict[int, tuple[str, str]] = {}  # bucket -> (start, end) text, shared by every entity
+
+        def label(b: int) -> tuple[str, str]:
+            found = labels.get(b)
+            if found is None:
+                found = labels[b] = (
+                    us_to_ts(origin_us + b * period_us),
+                    us_to_ts(min(origin_us + (b + 1) * period_us, end_us) if period == 0 else
+                             origin_us + (b + 1) * period_us),
+                )
+            return found
+
+        for (entity_id, attr), (indexes, values) in buckets.items():
+            spans = [label(b) for b in indexes]
             slot: dict[str, Any] = {"type": "Property"}
             for method in req.methods:
-                slot[method] = [
-                    [values[method], us_to_ts(origin_us + b * period_us),
-                     us_to_ts(min(origin_us + (b + 1) * period_us, end_us) if period == 0 else
-                              origin_us + (b + 1) * period_us)]
-                    for b, values in items
-                ]
+                slot[method] = [[v, start, end] for v, (start, end) in zip(values[method], spans)]
             out[entity_id][ctx.compact(attr)] = slot
 
     # writing ---------------------------------------------------------------------------

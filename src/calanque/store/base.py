@@ -52,6 +52,9 @@ class EntityQuery:
     geo_attr: str | None = None
     geo_bbox: tuple[float, float, float, float] | None = None
     post_filter: Callable[[dict[str, Any]], bool] | None = None
+    # A SELECT of entity seqs containing every match (a superset), with the dialect's placeholders:
+    # when present it drives the query, and the other filters become per-entity lookups.
+    candidates: SqlPredicate | None = None
     limit: int = 20
     offset: int = 0
     count: bool = False
@@ -140,11 +143,12 @@ class Session(abc.ABC):
         origin: str,
         period_us: int,
         methods: Sequence[str],
-    ) -> dict[tuple[str, str], list[tuple[int, dict[str, Any]]]]:
+    ) -> dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]]:
         """Aggregate numeric history in fixed buckets of period_us microseconds from origin.
 
-        Returns {(entity_id, attr): [(bucket index, {method: value}), ...]} for the methods among
-        totalCount, distinctCount, sum, avg, min, max, stddev, sumsq.
+        Returns {(entity_id, attr): ([bucket index, ...], {method: [value per bucket, ...]})} for the
+        methods among totalCount, distinctCount, sum, avg, min, max, stddev, sumsq; buckets without
+        rows are absent, numeric methods are None for a bucket without numbers.
         """
 
     @abc.abstractmethod

@@ -60,6 +60,7 @@ class PostgresSession(SqlSession):
             ) as copy:
                 for p in params:
                     copy.write_row(p)
+        self._add_to_rollup(tenant, params)
 
 
 class PostgresStore(Store):

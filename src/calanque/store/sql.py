@@ -6,17 +6,23 @@ Statements are written with ``?`` placeholders and translated to ``%s`` for Post
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Iterable, Sequence
-from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
+from collections.abc import Callable, Iterator, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from calanque.ngsild.canonical import VALUE_MEMBER
-from calanque.store.base import Dialect, EntityQuery, HistoryQuery, HistoryRow, Session
+from calanque.ngsild.qlang import numeric_key
+from calanque.store.base import Dialect, EntityQuery, HistoryQuery, HistoryRow, Session, SqlPredicate
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 AGGREGATION_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
+HOUR_US = 3_600_000_000
+_ROLLUP_FIELDS = ("entity_id", "attr", "hour", "n_rows", "n_num", "s", "sq", "mn", "mx")
 
 
 def ts_to_us(text: str) -> int:
@@ -28,9 +34,11 @@ def ts_to_us(text: str) -> int:
 
 def us_to_ts(us: int) -> str:
     """Convert microseconds since the Unix epoch to a canonical timestamp string."""
-    seconds, micro = divmod(us, 1_000_000)
-    dt = datetime.fromtimestamp(seconds, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro:06d}Z"
+    dt = _NAIVE_EPOCH + timedelta(microseconds=us)
+    if dt.year < 1000:  # isoformat pads years to 4 digits too, but keep strftime's output for them
+        seconds, micro = divmod(us, 1_000_000)
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{micro:06d}Z"
+    return dt.isoformat(timespec="microseconds") + "Z"
 
 
 def instance_value(instance: dict[str, Any]) -> Any:
@@ -44,6 +52,27 @@ def numeric(value: Any) -> float | None:
         return None
     f = float(value)
     return f if math.isfinite(f) else None
+
+
+def _stddev(s: Any, sq: Any, n: int) -> float:
+    mean = float(s) / n
+    return math.sqrt(max(float(sq) / n - mean * mean, 0.0))
+
+
+# The values of each aggregation method over buckets, from the columns (total, distinct, sum, min, max,
+# sumsq, n): numeric methods are null for a bucket that holds no number.
+_METHOD_COLUMN: dict[str, Callable[..., list[Any]]] = {
+    "totalCount": lambda total, distinct, s, mn, mx, sq, n: [int(v) for v in total],
+    "distinctCount": lambda total, distinct, s, mn, mx, sq, n: [int(v) for v in distinct],
+    "sum": lambda total, distinct, s, mn, mx, sq, n: [float(a) if k else None for a, k in zip(s, n)],
+    "avg": lambda total, distinct, s, mn, mx, sq, n: [float(a) / k if k else None for a, k in zip(s, n)],
+    "min": lambda total, distinct, s, mn, mx, sq, n: [float(a) if k else None for a, k in zip(mn, n)],
+    "max": lambda total, distinct, s, mn, mx, sq, n: [float(a) if k else None for a, k in zip(mx, n)],
+    "sumsq": lambda total, distinct, s, mn, mx, sq, n: [float(a) if k else None for a, k in zip(sq, n)],
+    "stddev": lambda total, distinct, s, mn, mx, sq, n: [
+        _stddev(a, b, k) if k else None for a, b, k in zip(s, sq, n)
+    ],
+}
 
 
 def _entity_geo_boxes(entity: dict[str, Any]) -> list[tuple[str, float, float, float, float]]:
@@ -148,7 +177,7 @@ class SqlSession(Session):
     def _index_rows(self, tenant: str, seq: int, entity: dict) -> tuple[list, list, list]:
         types = [(tenant, t, seq) for t in dict.fromkeys(entity.get("type", []))]
         attrs = [
-            (tenant, a, seq, ",".join(sorted({i.get("type", "Property") for i in insts})))
+            (tenant, a, seq, ",".join(sorted({i.get("type", "Property") for i in insts})), *numeric_key(insts))
             for a, insts in entity.get("attrs", {}).items()
         ]
         geo = [(tenant, a, seq, *box) for a, *box in _entity_geo_boxes(entity)]
@@ -163,8 +192,27 @@ class SqlSession(Session):
             types += t
             attrs += a
             geo += g
+        if self.dialect == "postgres":  # one statement per table, rows as one JSON parameter
+            for table, columns, rows in (
+                ("entity_types", "tenant text, type text, entity_seq bigint", types),
+                ("entity_attrs", "tenant text, attr text, entity_seq bigint, attr_types text, num float8, "
+                                 "numkind smallint", attrs),
+                ("entity_geo", "tenant text, attr text, entity_seq bigint, minx float8, miny float8, maxx float8, "
+                               "maxy float8", geo),
+            ):
+                if rows:
+                    names = [c.split()[0] for c in columns.split(", ")]
+                    self.conn.execute(
+                        f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM jsonb_to_recordset(%b::jsonb) "
+                        f"AS v({columns})",
+                        (self._dump([dict(zip(names, r)) for r in rows]),),
+                    )
+            return
         self._many("INSERT INTO entity_types (tenant, type, entity_seq) VALUES (?, ?, ?)", types)
-        self._many("INSERT INTO entity_attrs (tenant, attr, entity_seq, attr_types) VALUES (?, ?, ?, ?)", attrs)
+        self._many(
+            "INSERT INTO entity_attrs (tenant, attr, entity_seq, attr_types, num, numkind) VALUES (?, ?, ?, ?, ?, ?)",
+            attrs,
+        )
         self._many(
             "INSERT INTO entity_geo (tenant, attr, entity_seq, minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?)",
             geo,
@@ -190,21 +238,26 @@ class SqlSession(Session):
                 fresh.append(e)
         if not fresh:
             return duplicates
-        sql = f"INSERT INTO entities (tenant, id, doc) VALUES (?, ?, {self._json_param()}) RETURNING seq"
-        items: list[tuple[int, dict]] = []
+        # Entities get their seq (the creation order every query pages in) in the order given.
+        seqs: dict[str, int] = {}
         if self.dialect == "sqlite":
-            for e in fresh:
-                seq = self.conn.execute(sql, (tenant, e["id"], self._dump(e))).fetchone()[0]
-                items.append((seq, e))
-        else:
-            with self.conn.cursor() as cur:
-                cur.executemany(
-                    sql.replace("?", "%s"), [(tenant, e["id"], self._dump(e)) for e in fresh], returning=True
-                )
-                for e in fresh:
-                    items.append((cur.fetchone()[0], e))
-                    cur.nextset()
-        self._write_indexes(tenant, items)
+            for start in range(0, len(fresh), 200):  # multi-row INSERTs: one statement per 200 entities
+                chunk = fresh[start : start + 200]
+                params: list[Any] = []
+                for e in chunk:
+                    params += (tenant, e["id"], self._dump(e))
+                rows = self.conn.execute(
+                    f"INSERT INTO entities (tenant, id, doc) VALUES {','.join(['(?, ?, ?)'] * len(chunk))} "
+                    "RETURNING id, seq", params).fetchall()
+                seqs.update(rows)
+        else:  # one statement: the documents as one JSON array, inserted in array order
+            rows = self.conn.execute(
+                "INSERT INTO entities (tenant, id, doc) SELECT %s, v.doc ->> 'id', v.doc "
+                "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS v(doc, n) ORDER BY v.n RETURNING id, seq",
+                (tenant, self._dump(fresh)),
+            ).fetchall()
+            seqs.update(rows)
+        self._write_indexes(tenant, [(seqs[e["id"]], e) for e in fresh])
         return duplicates
 
     def _existing_ids(self, tenant: str, ids: list[str]) -> list[str]:
@@ -244,6 +297,7 @@ class SqlSession(Session):
                     f"UPDATE entities SET doc = {self._json_param()} WHERE tenant = ? AND id = ?",
                     [(self._dump(e), tenant, e["id"]) for e in entities],
                 )
+            self._update_numeric_index(tenant, entities)
             return
         seqs = self._seqs(tenant, [e["id"] for e in entities])
         self._many(
@@ -252,6 +306,28 @@ class SqlSession(Session):
         )
         self._drop_indexes(list(seqs.values()))
         self._write_indexes(tenant, [(seqs[e["id"]], e) for e in entities if e["id"] in seqs])
+
+    def _update_numeric_index(self, tenant: str, entities: Sequence[dict]) -> None:
+        """Refresh the numeric index entries (entity_attrs.num, numkind) of entities whose values changed."""
+        keys = [(e["id"], attr, *numeric_key(insts)) for e in entities for attr, insts in e.get("attrs", {}).items()]
+        if not keys:
+            return
+        if self.dialect == "postgres":
+            rows = [{"id": i, "attr": a, "num": n, "numkind": k} for i, a, n, k in keys]
+            self._exec(
+                "UPDATE entity_attrs AS a SET num = v.num, numkind = v.numkind "
+                "FROM jsonb_to_recordset(%b::jsonb) AS v(id text, attr text, num float8, numkind smallint) "
+                "JOIN entities e ON e.tenant = ? AND e.id = v.id "
+                "WHERE a.tenant = ? AND a.attr = v.attr AND a.entity_seq = e.seq "
+                "AND (a.num IS DISTINCT FROM v.num OR a.numkind <> v.numkind)",
+                (self._dump(rows), tenant, tenant),
+            )
+        else:
+            self._many(
+                "UPDATE entity_attrs SET num = ?, numkind = ? WHERE tenant = ? AND attr = ? "
+                "AND entity_seq = (SELECT seq FROM entities WHERE tenant = ? AND id = ?)",
+                [(n, k, tenant, a, tenant, i) for i, a, n, k in keys],
+            )
 
     def delete_entities(self, tenant: str, ids: Sequence[str]) -> list[str]:
         """Delete entities; return the ids actually deleted."""
@@ -276,9 +352,15 @@ class SqlSession(Session):
             params.append(query.id_pattern)
         if query.type_iris is not None:
             marks = ",".join("?" * len(query.type_iris)) or "NULL"
-            clauses.append(
-                f"e.seq IN (SELECT t.entity_seq FROM entity_types t WHERE t.tenant = ? AND t.type IN ({marks}))"
-            )
+            if query.candidates is not None:  # a lookup per candidate, not a list of every entity of the type
+                clauses.append(
+                    f"EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = ? AND t.type IN ({marks}) "
+                    "AND t.entity_seq = e.seq)"
+                )
+            else:
+                clauses.append(
+                    f"e.seq IN (SELECT t.entity_seq FROM entity_types t WHERE t.tenant = ? AND t.type IN ({marks}))"
+                )
             params += [tenant, *query.type_iris]
         if query.attrs_any is not None:
             marks = ",".join("?" * len(query.attrs_any)) or "NULL"
@@ -301,6 +383,9 @@ class SqlSession(Session):
             # Predicates come from the q and type compilers with the dialect's own placeholders.
             clauses.append(f"({pred.sql})")
             params += pred.params
+        if query.candidates is not None:
+            clauses.append(f"e.seq IN ({query.candidates.sql})")
+            params += query.candidates.params
         return " AND ".join(clauses), params
 
     def query_entities(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
@@ -334,10 +419,15 @@ class SqlSession(Session):
         own = EntityQuery(
             ids=query.ids, id_pattern=query.id_pattern, type_iris=query.type_iris,
             attrs_any=query.attrs_any, geo_attr=query.geo_attr, geo_bbox=query.geo_bbox,
+            candidates=SqlPredicate("") if query.candidates is not None else None,
         )
         base, _ = self._where(tenant, own)
+        if query.candidates is not None:  # drop the placeholder clause: candidates come last
+            base = base.removesuffix(" AND e.seq IN ()")
         base = base.replace("?", "%s")
         extra = [f"({p.sql})" for p in query.predicates]
+        if query.candidates is not None:
+            extra.append(f"e.seq IN ({query.candidates.sql})")
         return " AND ".join([base, *extra])
 
     # discovery -----------------------------------------------------------------------
@@ -399,7 +489,7 @@ class SqlSession(Session):
         """Hook for backends that must prepare storage (PostgreSQL partitions)."""
 
     def add_history(self, tenant: str, rows: Iterable[HistoryRow]) -> None:
-        """Append rows to the attribute history."""
+        """Append rows to the attribute history (and to its hourly rollup)."""
         params = [self._history_params(tenant, r) for r in rows]
         if not params:
             return
@@ -410,6 +500,77 @@ class SqlSession(Session):
             f"{self._json_param()})",
             params,
         )
+        self._add_to_rollup(tenant, params)
+
+    def _add_to_rollup(self, tenant: str, params: list[tuple]) -> None:
+        """Add freshly inserted history rows (as built by _history_params) to the hourly rollup."""
+        parts: dict[tuple[str, str, int], list] = {}
+        for p in params:
+            if p[11] or p[6] is None:  # deleted, or not observed: outside the rollup
+                continue
+            ts, num = p[5], p[9]
+            key = (p[1], p[2], ts - ts % HOUR_US)
+            acc = parts.get(key)
+            if acc is None:
+                acc = parts[key] = [0, 0, None, None, None, None]
+            acc[0] += 1
+            if num is not None:
+                acc[1] += 1
+                if acc[2] is None:
+                    acc[2], acc[3], acc[4], acc[5] = num, num * num, num, num
+                else:
+                    acc[2] += num
+                    acc[3] += num * num
+                    acc[4] = min(acc[4], num)
+                    acc[5] = max(acc[5], num)
+        if not parts:
+            return
+        merge = (
+            "ON CONFLICT (tenant, entity_id, attr, hour) DO UPDATE SET "
+            "n_rows = attr_rollup.n_rows + excluded.n_rows, n_num = attr_rollup.n_num + excluded.n_num, "
+            "s = COALESCE(attr_rollup.s + excluded.s, attr_rollup.s, excluded.s), "
+            "sq = COALESCE(attr_rollup.sq + excluded.sq, attr_rollup.sq, excluded.sq), "
+        )
+        if self.dialect == "postgres":
+            merge += "mn = LEAST(attr_rollup.mn, excluded.mn), mx = GREATEST(attr_rollup.mx, excluded.mx)"
+            rows = [[e, a, h, *acc] for (e, a, h), acc in parts.items()]
+            self._exec(
+                "INSERT INTO attr_rollup (tenant, entity_id, attr, hour, n_rows, n_num, s, sq, mn, mx) "
+                "SELECT ?, v.* FROM jsonb_to_recordset(%b::jsonb) AS v(entity_id text, attr text, hour bigint, "
+                "n_rows bigint, n_num bigint, s float8, sq float8, mn float8, mx float8) " + merge,
+                (tenant, self._dump([dict(zip(_ROLLUP_FIELDS, r)) for r in rows])),
+            )
+        else:
+            merge += (
+                "mn = COALESCE(min(attr_rollup.mn, excluded.mn), attr_rollup.mn, excluded.mn), "
+                "mx = COALESCE(max(attr_rollup.mx, excluded.mx), attr_rollup.mx, excluded.mx)"
+            )
+            self._many(
+                "INSERT INTO attr_rollup (tenant, entity_id, attr, hour, n_rows, n_num, s, sq, mn, mx) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " + merge,
+                [(tenant, e, a, h, *acc) for (e, a, h), acc in parts.items()],
+            )
+
+    def _refresh_rollup(self, tenant: str, keys: Iterable[tuple[str, str, int]]) -> None:
+        """Recompute rollup hours (entity id, attribute, hour) from the history rows left in them."""
+        alive = "deleted = 0" if self.dialect == "sqlite" else "NOT deleted"
+        for entity_id, attr, hour in set(keys):
+            self._exec("DELETE FROM attr_rollup WHERE tenant = ? AND entity_id = ? AND attr = ? AND hour = ?",
+                       (tenant, entity_id, attr, hour))
+            self._exec(
+                "INSERT INTO attr_rollup (tenant, entity_id, attr, hour, n_rows, n_num, s, sq, mn, mx) "
+                "SELECT tenant, entity_id, attr, ?, count(*), count(num), sum(num), sum(num * num), min(num), "
+                f"max(num) FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? AND ts >= ? AND ts < ? "
+                f"AND {alive} AND observed_at IS NOT NULL GROUP BY tenant, entity_id, attr",
+                (hour, tenant, entity_id, attr, hour, hour + HOUR_US),
+            )
+
+    def _rollup_keys(self, where: str, params: Sequence[Any]) -> list[tuple[str, str, int]]:
+        """The rollup hours touched by the history rows matching a condition."""
+        mod = "%" if self.dialect == "sqlite" else "%%"  # psycopg placeholders use '%'
+        hour = f"ts - (((ts {mod} {HOUR_US}) + {HOUR_US}) {mod} {HOUR_US})"
+        return [tuple(r) for r in self._exec(
+            f"SELECT DISTINCT entity_id, attr, {hour} FROM attr_history WHERE {where}", params).fetchall()]
 
     def _history_where(self, tenant: str, query: HistoryQuery) -> tuple[str, list[Any]]:
         clauses = ["tenant = ?"]
@@ -473,16 +634,18 @@ class SqlSession(Session):
         origin: str,
         period_us: int,
         methods: Sequence[str],
-    ) -> dict[tuple[str, str], list[tuple[int, dict[str, Any]]]]:
+    ) -> dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]]:
         """Aggregate numeric history in fixed buckets of period_us microseconds from origin."""
         if not query.entity_ids:
             return {}
         unknown = set(methods) - set(AGGREGATION_METHODS)
         if unknown:
             raise ValueError(f"unknown aggregation method(s): {', '.join(sorted(unknown))}")
+        origin_us = ts_to_us(origin)
+        if self._rollup_answers(query, origin_us, period_us, methods):
+            return self._aggregate_rollup(tenant, query, origin_us, period_us, methods)
         where, params = self._history_where(tenant, query)
         column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
-        origin_us = ts_to_us(origin)
         bucket = f"(({column} - ?) / ?)"
         # Only the aggregates the methods need: count(DISTINCT val) in particular reads the
         # value text of every row, which the covering index does not hold.
@@ -503,30 +666,78 @@ class SqlSession(Session):
         if self.dialect == "sqlite":
             sql = sql.replace("NOT deleted", "deleted = 0")
         rows = self._exec(sql, [origin_us, period_us, *params, origin_us]).fetchall()
-        out: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
-        for entity_id, attr, b, total, distinct, s, mn, mx, sq, n in rows:
-            values: dict[str, Any] = {}
-            for m in methods:
-                if m == "totalCount":
-                    values[m] = int(total)
-                elif m == "distinctCount":
-                    values[m] = int(distinct)
-                elif n == 0:
-                    values[m] = None
-                elif m == "sum":
-                    values[m] = float(s)
-                elif m == "avg":
-                    values[m] = float(s) / n
-                elif m == "min":
-                    values[m] = float(mn)
-                elif m == "max":
-                    values[m] = float(mx)
-                elif m == "sumsq":
-                    values[m] = float(sq)
-                elif m == "stddev":
-                    mean = float(s) / n
-                    values[m] = math.sqrt(max(float(sq) / n - mean * mean, 0.0))
-            out.setdefault((entity_id, attr), []).append((int(b), values))
+        return self._buckets(rows, methods)
+
+    @staticmethod
+    def _rollup_answers(query: HistoryQuery, origin_us: int, period_us: int, methods: Sequence[str]) -> bool:
+        """Whether the hourly rollup gives this aggregation: observedAt, whole hours, hour-aligned
+        origin and window, no distinctCount (the rollup keeps no values)."""
+        bounds = [origin_us] + [ts_to_us(t) for t in (query.start, query.end) if t is not None]
+        return (
+            query.timeproperty == "observedAt"
+            and "distinctCount" not in methods
+            and period_us > 0
+            and period_us % HOUR_US == 0
+            and all(b % HOUR_US == 0 for b in bounds)
+        )
+
+    def _aggregate_rollup(self, tenant: str, query: HistoryQuery, origin_us: int, period_us: int,
+                          methods: Sequence[str]) -> dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]]:
+        """The aggregation answered from the hourly rollup, one indexed range read per entity.
+
+        Only the columns the methods need are read (the row conversion is most of the cost); the
+        attribute column only when several attributes are asked for.
+        """
+        needed = {"total": "totalCount" in methods, "s": bool({"sum", "avg", "stddev"} & set(methods)),
+                  "mn": "min" in methods, "mx": "max" in methods, "sq": bool({"sumsq", "stddev"} & set(methods))}
+        grouped = period_us != HOUR_US  # several rollup hours per bucket
+        agg = {"total": "sum(n_rows)", "s": "sum(s)", "mn": "min(mn)", "mx": "max(mx)", "sq": "sum(sq)"}
+        cast = "" if self.dialect == "sqlite" else "::bigint"
+        columns = []
+        for name, wanted in needed.items():
+            if not wanted:
+                columns.append("NULL")
+            elif grouped:
+                columns.append(agg[name] + (cast if name == "total" else ""))
+            else:
+                columns.append("n_rows" if name == "total" else name)
+        n_col = f"sum(n_num){cast}" if grouped else "n_num"
+        one_attr = query.attrs is not None and len(query.attrs) == 1
+        clauses = ["tenant = ?", "entity_id = ?", "hour >= ?"]
+        tail: list[Any] = [origin_us]
+        if query.attrs is not None:
+            clauses.append(f"attr IN ({','.join('?' * len(query.attrs)) or 'NULL'})")
+            tail += list(query.attrs)
+        if query.start is not None:
+            clauses.append("hour >= ?")
+            tail.append(ts_to_us(query.start))
+        if query.end is not None:
+            clauses.append("hour < ?")
+            tail.append(ts_to_us(query.end))
+        attr_col = "NULL" if one_attr else "attr"
+        sql = (f"SELECT {attr_col}, ((hour - ?) / ?) AS b, {', '.join(columns)}, {n_col} FROM attr_rollup "
+               f"WHERE {' AND '.join(clauses)}")
+        sql += " GROUP BY attr, b ORDER BY attr, b" if grouped else " ORDER BY attr, hour"
+        sql = self._sql(sql)
+        out: dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]] = {}
+        for entity_id in sorted(set(query.entity_ids)):
+            rows = self.conn.execute(sql, (origin_us, period_us, tenant, entity_id, *tail)).fetchall()
+            for attr, group in groupby(rows, key=itemgetter(0)):
+                _, b, total, s, mn, mx, sq, n = zip(*group)
+                key = (entity_id, query.attrs[0] if one_attr else attr)
+                out[key] = ([int(x) for x in b],
+                            {m: _METHOD_COLUMN[m](total, None, s, mn, mx, sq, n) for m in methods})
+        return out
+
+    @staticmethod
+    def _buckets(rows: list[Sequence[Any]], methods: Sequence[str]
+                 ) -> dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]]:
+        """Turn (entity, attr, bucket, total, distinct, sum, min, max, sumsq, n) rows, ordered by entity,
+        attribute and bucket, into columns: bucket indexes and one list of values per method."""
+        out: dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]] = {}
+        for key, group in groupby(rows, key=itemgetter(0, 1)):
+            columns = list(zip(*group))
+            out[key] = ([int(b) for b in columns[2]], {m: _METHOD_COLUMN[m](*columns[3:]) for m in methods})
         return out
 
     def read_series(
@@ -565,19 +776,26 @@ class SqlSession(Session):
         self, tenant: str, entity_id: str, attr: str | None = None, instance_id: str | None = None,
         dataset_id: str | None = None,
     ) -> int:
-        """Delete history rows of an entity; return how many were deleted."""
-        sql = "DELETE FROM attr_history WHERE tenant = ? AND entity_id = ?"
+        """Delete history rows of an entity; return how many were deleted (the rollup follows)."""
+        where = "tenant = ? AND entity_id = ?"
         params: list[Any] = [tenant, entity_id]
         if attr is not None:
-            sql += " AND attr = ?"
+            where += " AND attr = ?"
             params.append(attr)
         if instance_id is not None:
-            sql += " AND instance_id = ?"
+            where += " AND instance_id = ?"
             params.append(instance_id)
         if dataset_id is not None:
-            sql += " AND dataset_id = ?"
+            where += " AND dataset_id = ?"
             params.append(dataset_id)
-        return self._exec(sql, params).rowcount
+        partial = instance_id is not None or dataset_id is not None
+        keys = self._rollup_keys(where, params) if partial else []
+        count = self._exec(f"DELETE FROM attr_history WHERE {where}", params).rowcount
+        if partial:
+            self._refresh_rollup(tenant, keys)
+        else:  # every row of the entity (or of one attribute) is gone: so are its rollup hours
+            self._exec(f"DELETE FROM attr_rollup WHERE {where}", params)
+        return count
 
     def update_history_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str,
                                 instance: dict) -> bool:
@@ -589,6 +807,8 @@ class SqlSession(Session):
             "modified_at = ?, observed_at = COALESCE(?, observed_at) "
             "WHERE tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?"
         )
+        keys = self._rollup_keys("tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?",
+                                 (tenant, entity_id, attr, instance_id))
         cur = self._exec(
             sql,
             (
@@ -603,6 +823,7 @@ class SqlSession(Session):
                 instance_id,
             ),
         )
+        self._refresh_rollup(tenant, keys)
         return cur.rowcount > 0
 
     def temporal_entity(self, tenant: str, entity_id: str) -> dict | None:
@@ -625,19 +846,23 @@ class SqlSession(Session):
         if query.id_pattern is not None:
             clauses.append("regexp(?, id)" if self.dialect == "sqlite" else "id ~ ?")
             params.append(query.id_pattern)
+        if query.type_iris is not None:
+            clauses.append(
+                "id IN (SELECT tt.id FROM temporal_entity_types tt WHERE tt.tenant = ? "
+                f"AND tt.type IN ({','.join('?' * len(query.type_iris)) or 'NULL'}))"
+            )
+            params += [tenant, *query.type_iris]
+            rows = self._exec(
+                f"SELECT id, types, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} "
+                "ORDER BY id",
+                params,
+            ).fetchall()
         rows = self._exec(
             f"SELECT id, types, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} "
             "ORDER BY id",
             params,
         ).fetchall()
-        wanted = set(query.type_iris) if query.type_iris is not None else None
-        out = []
-        for r in rows:
-            types = orjson.loads(r[1])
-            if wanted is not None and not wanted.intersection(types):
-                continue
-            out.append({"id": r[0], "type": types, "createdAt": r[2], "modifiedAt": r[3]})
-        return out
+        return [{"id": r[0], "type": orjson.loads(r[1]), "createdAt": r[2], "modifiedAt": r[3]} for r in rows]
 
     def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict]) -> None:
         """Record (or extend) the identity of entities that have history."""
@@ -652,14 +877,21 @@ class SqlSession(Session):
                 (tenant, *chunk),
             ).fetchall():
                 current[entity_id] = orjson.loads(types)
-        inserts, updates = [], []
+        inserts, updates, new_types = [], [], []
         for e in entities:
             if e["id"] in current:
-                merged = list(dict.fromkeys([*current[e["id"]], *e["type"]]))
+                known = current[e["id"]]
+                merged = list(dict.fromkeys([*known, *e["type"]]))
                 updates.append((self._dump(merged), e["modifiedAt"], tenant, e["id"]))
+                new_types += [(tenant, t, e["id"]) for t in merged[len(known):]]
+                current[e["id"]] = merged
             else:
                 inserts.append((tenant, e["id"], self._dump(list(e["type"])), e["createdAt"], e["modifiedAt"]))
-                current[e["id"]] = list(e["type"])
+                current[e["id"]] = list(dict.fromkeys(e["type"]))
+                new_types += [(tenant, t, e["id"]) for t in current[e["id"]]]
+        self._many(
+            "INSERT INTO temporal_entity_types (tenant, type, id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", new_types
+        )
         self._many(
             "INSERT INTO temporal_entities (tenant, id, types, created_at, modified_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (tenant, id) DO NOTHING",
@@ -670,6 +902,7 @@ class SqlSession(Session):
     def delete_temporal_entity(self, tenant: str, entity_id: str) -> bool:
         """Delete an entity's whole history and identity; return whether it existed."""
         n = self.delete_history(tenant, entity_id)
+        self._exec("DELETE FROM temporal_entity_types WHERE tenant = ? AND id = ?", (tenant, entity_id))
         cur = self._exec("DELETE FROM temporal_entities WHERE tenant = ? AND id = ?", (tenant, entity_id))
         return bool(n or cur.rowcount)
 

@@ -101,6 +101,25 @@ class SqliteStore(Store):
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Split a migration file into statements (no semicolons inside our statements)."""
-    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration file into statements: at semicolons, except inside a CREATE TRIGGER, whose
+    body (BEGIN … END;) ends at a line reading ``END;``."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in sql.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.upper().startswith("CREATE TRIGGER"):
+            if line.strip().upper() == "END;":
+                statements.append(text)
+                current = []
+            continue
+        if ";" in line:
+            parts = text.split(";")
+            statements += [p.strip() for p in parts[:-1] if p.strip()]
+            current = [parts[-1]] if parts[-1].strip() else []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return statements
