@@ -118,6 +118,22 @@ class AuthState:
             for k in [k for k, (p, _) in self._cache.items() if p is not None and p.id == principal_id]:
                 del self._cache[k]
 
+    def peek(self, headers: dict[bytes, bytes]) -> Principal | None:
+        """The principal of a request's API key or session when a fresh lookup is cached, else None."""
+        auth = headers.get(b"authorization", b"")
+        token = auth[7:].strip() if auth[:7].lower() == b"bearer " else headers.get(b"x-api-key", b"").strip()
+        if token.startswith(repo.KEY_PREFIX.encode()):
+            slot = "k:" + repo.digest(token.decode("latin-1"))
+        elif not auth and not token:
+            session_token = _cookie(headers.get(b"cookie", b""), SESSION_COOKIE)
+            if not session_token:
+                return None
+            slot = "s:" + repo.digest(session_token)
+        else:
+            return None
+        hit = self._cache.get(slot)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
     def identify(self, headers: dict[bytes, bytes], endpoint: Endpoint) -> Principal:
         """The principal of a request (blocking: may read the store or fetch the provider's keys)."""
         if endpoint.family == "ingest":
@@ -202,8 +218,10 @@ class AuthMiddleware:
         retry: float = 0.0
         if st.settings.auth:
             try:
-                principal = await anyio.to_thread.run_sync(st.identify, headers, endpoint) \
-                    if _needs_thread(headers, endpoint) else ANONYMOUS
+                if not _needs_thread(headers, endpoint):
+                    principal = ANONYMOUS
+                else:  # a cached key or session costs no thread hop (the common case)
+                    principal = st.peek(headers) or await anyio.to_thread.run_sync(st.identify, headers, endpoint)
             except NgsiLdError as err:
                 principal, refusal = ANONYMOUS, err
             if refusal is None and endpoint.family != "ingest":
