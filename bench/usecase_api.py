@@ -17,9 +17,11 @@ a fresh data directory or a fresh PostgreSQL database (``bench/broker.py``'s ``s
    (keep-alive connection, 1 warm-up call, then ``--runs`` calls): median and worst latency,
    status and size. Path parameters get the id of that use case's sensor (the first that answers
    200); query parameters get the values of ``PARAMS`` (the one-year window, the plan's date and
-   waste kind…). An endpoint needing a parameter this script has no value for is listed as skipped.
+   waste kind…). An endpoint needing a parameter this script has no value for is listed as skipped;
+5. splits the mobility endpoints' time into the store read and each computation, in this process.
 
-Targets: 200 ms per indicator, 1 s for the collection plan of 2 000 containers.
+The server runs without authentication (127.0.0.1 only). Targets: 200 ms per indicator, 1 s for
+the collection plan of 2 000 containers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import statistics
 import time
@@ -39,6 +42,7 @@ from urllib.parse import quote, urlencode
 
 import numpy as np
 from broker import Client, console, machine, progress, server  # bench/broker.py, next to this file
+from rich.console import Console
 from rich.table import Table
 
 API = "/ngsi-ld/v1"
@@ -334,7 +338,7 @@ def params_for(days: int) -> dict[str, str]:
     return {
         "from": START.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "to": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "at": (end - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": (end - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),  # still the last local day (Paris)
         "date": (end + timedelta(days=1)).strftime("%Y-%m-%d"),
         "kind": "glass",
         "depot": f"{DEPOT[0]},{DEPOT[1]}",
@@ -446,8 +450,9 @@ def report(backend: str, results: list[Call], loaded: dict[str, float]) -> None:
     """Print one table per backend."""
     table = Table(title=f"use-case endpoints, {backend}: median and worst of the timed calls")
     table.add_column("endpoint (under /api/v1)", overflow="fold", min_width=48)
-    for column in ("status", "median ms", "worst ms", "KiB", "target"):
+    for column in ("status", "median ms", "worst ms", "KiB"):
         table.add_column(column, justify="right")
+    table.add_column("target ms / note", overflow="fold", max_width=60)
     for call in results:
         target = PLAN_TARGET_MS if "plan" in call.template else INDICATOR_TARGET_MS
         if call.template.endswith(EXPORT_SUFFIXES):
@@ -458,9 +463,50 @@ def report(backend: str, results: list[Call], loaded: dict[str, float]) -> None:
             table.add_row(call.label.removeprefix("/api/v1"), "200", median, f"{call.worst:,.1f}", f"{call.size / 1024:,.1f}",
                           "-" if math.isnan(target) else f"{target:,.0f}")
         else:
-            table.add_row(call.label.removeprefix("/api/v1"), str(call.status or "-"), "-", "-", "-", call.note[:60])
-    console.print(table)
+            table.add_row(call.label.removeprefix("/api/v1"), str(call.status or "-"), "-", "-", "-", call.note[:200])
+    Console(width=max(console.width, 150)).print(table)  # as wide when the output is a file
     console.print({k: round(v, 1) for k, v in loaded.items()})
+
+
+def mobility_breakdown(database_url: str | None, data_dir: Path, days: int, runs: int) -> dict[str, float]:
+    """Split the mobility endpoints' time (in this process): the store read, then each computation (median ms)."""
+    from calanque.store.base import open_store
+    from calanque.usecases.mobility import counts as ct
+    from calanque.usecases.mobility.counters import counter_of, read_samples
+
+    end = START + timedelta(days=days)
+    at = end - timedelta(hours=2)
+    store = open_store(database_url, str(data_dir))
+    out: dict[str, float] = {}
+
+    def median_ms(name: str, call: Callable[[], Any]) -> Any:
+        times, result = [], None
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            result = call()
+            times.append((time.perf_counter() - t0) * 1000)
+        out[name] = statistics.median(times)
+        return result
+
+    try:
+        with store.session() as session:
+            counter = counter_of(session.get_entity("", "urn:ngsi-ld:TrafficFlowObserved:bench-bikes"))
+        samples = median_ms("store read (2 directions)", lambda: read_samples(store, "", counter, START, end))
+        arrays = median_ms("CountArrays.from_samples", lambda: samples.arrays(counter.period_s))
+        median_ms("aggregate day", lambda: ct.aggregate(arrays, START, end, "day"))
+        median_ms("aggregate hour", lambda: ct.aggregate(arrays, START, end, "hour"))
+        median_ms("weekday_hour_profile", lambda: ct.weekday_hour_profile(arrays, START, end))
+        median_ms("year_on_year + busiest", lambda: (ct.year_on_year(arrays, at), ct.busiest(arrays, START, at)))
+        median_ms("display", lambda: ct.display(arrays, at))
+    finally:
+        store.close()
+    table = Table(title=f"mobility, bike counter ({2 * days * 1440:,} one-minute records): where the time goes")
+    table.add_column("step")
+    table.add_column("median ms", justify="right")
+    for name, value in out.items():
+        table.add_row(name, f"{value:,.1f}")
+    console.print(table)
+    return out
 
 
 def bench_backend(backend: str, days: int, runs: int) -> list[Call]:
@@ -474,6 +520,8 @@ def bench_backend(backend: str, days: int, runs: int) -> list[Call]:
         results = time_calls(client, calls, runs)
         report(backend, results, {"history rows": rows, "load s": seconds, "rows/s": rows / seconds,
                                   "fleet history rows": fleet_rows})
+        breakdown = mobility_breakdown(database_url, data_dir, days, runs)
+        results.append(Call("mobility", "breakdown", "", "breakdown", note=json.dumps(breakdown)))
     return results
 
 
@@ -487,6 +535,9 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.days <= 366:
         parser.error("--days must be between 1 and 366 (the indicators' one-year window)")
+    # The server listens on 127.0.0.1 only: run it without authentication (`calanque serve --no-auth`),
+    # so that neither identification nor rate limiting is part of the figures.
+    os.environ.setdefault("CALANQUE_AUTH", "false")
     info = machine()
     console.print(info)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
