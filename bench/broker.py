@@ -161,7 +161,7 @@ def server(backend: str, workers: int) -> Iterator[tuple[Client, str | None, Pat
             conn.execute(f"CREATE DATABASE {dbname}")
         database_url = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
     cmd = [str(Path(sys.executable).parent / "calanque"), "serve", "--port", str(port), "--data-dir", str(data_dir),
-           "--workers", str(workers), "--log-level", "warning"]
+           "--workers", str(workers), "--log-level", "warning", "--no-auth"]  # loopback benchmark, no keys
     if database_url:
         cmd += ["--database-url", database_url]
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed in finally

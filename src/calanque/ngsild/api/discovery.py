@@ -45,7 +45,7 @@ async def list_types(request: Request) -> Response:
     """List entity types (EntityTypeList), or EntityType objects with details=true."""
     details = _details(request)
     tenant = tenant_of(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
+    ctx = await request.app.state.contexts.aresolve(link_context(request))
     summary = await run_in_threadpool(_summaries, request, tenant, "types")
     if details:
         body: Any = [
@@ -64,7 +64,7 @@ async def type_info(request: Request, type_name: str) -> Response:
     """EntityTypeInfo: entity count and the attributes used by entities of this type."""
     _details(request)
     tenant = tenant_of(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
+    ctx = await request.app.state.contexts.aresolve(link_context(request))
     iri = ctx.expand(type_name)
     summary, attrs_summary = await run_in_threadpool(_summaries, request, tenant, "types", "attributes")
     if iri not in summary:
@@ -90,7 +90,7 @@ async def list_attributes(request: Request) -> Response:
     """List attribute names (AttributeList), or Attribute objects with details=true."""
     details = _details(request)
     tenant = tenant_of(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
+    ctx = await request.app.state.contexts.aresolve(link_context(request))
     summary = await run_in_threadpool(_summaries, request, tenant, "attributes")
     if details:
         body: Any = [_attribute(ctx, iri, info) for iri, info in sorted(summary.items())]
@@ -105,7 +105,7 @@ async def attribute_info(request: Request, attr_name: str) -> Response:
     """One Attribute object: how many entities have it, its attribute types and entity types."""
     _details(request)
     tenant = tenant_of(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
+    ctx = await request.app.state.contexts.aresolve(link_context(request))
     summary = await run_in_threadpool(_summaries, request, tenant, "attributes")
     iri = ctx.expand(attr_name)
     if iri not in summary:

@@ -30,8 +30,9 @@ def _state(request: Request) -> Any:
     return request.app.state
 
 
-def _ctx(request: Request, context_value: Any) -> Any:
-    return _state(request).contexts.resolve(context_value)
+async def _actx(request: Request, context_value: Any) -> Any:
+    """Resolve a context: inline when it is cached (no thread hop per request), else in a worker thread."""
+    return await _state(request).contexts.aresolve(context_value)
 
 
 def _check_id(entity_id: str) -> str:
@@ -73,7 +74,7 @@ async def create_entity(request: Request) -> Response:
     body, context_value = await read_json(request)
     if not isinstance(body, dict):
         raise BadRequestData("the body must be one JSON object describing an entity")
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     entity_id = await run_in_threadpool(_state(request).broker.create_entity, tenant, body, ctx)
     headers = {"Location": f"/ngsi-ld/v1/entities/{entity_id}"}
     if tenant:
@@ -101,7 +102,7 @@ async def _run_query(request: Request, params: dict[str, Any], context_value: An
     tenant = tenant_of(request)
     media = accepted(request, geojson=True)
     state = _state(request)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     query, render = build_query(
         params, ctx, tenant=tenant, dialect=state.store.dialect, default_limit=state.settings.default_limit,
         max_limit=state.settings.max_limit,
@@ -123,7 +124,7 @@ async def get_entity(request: Request, entity_id: str) -> Response:
     tenant = tenant_of(request)
     media = accepted(request, geojson=True)
     state = _state(request)
-    ctx = await run_in_threadpool(_ctx, request, link_context(request))
+    ctx = await _actx(request, link_context(request))
     _, render = build_query(
         {k: v for k, v in params.items() if k in {"attrs", "pick", "omit", "options", "format", "lang",
                                                   "geoproperty", "datasetId"}},
@@ -164,7 +165,7 @@ async def append_attrs(request: Request, entity_id: str) -> Response:
     _check_id(entity_id)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     result = await run_in_threadpool(
         _state(request).broker.append_attrs, tenant, entity_id, body, ctx, no_overwrite="noOverwrite" in flags
     )
@@ -178,7 +179,7 @@ async def update_attrs(request: Request, entity_id: str) -> Response:
     _check_id(entity_id)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     result = await run_in_threadpool(_state(request).broker.update_attrs, tenant, entity_id, body, ctx)
     return _update_response(_compact_result(result, ctx))
 
@@ -190,7 +191,7 @@ async def partial_update_attr(request: Request, path: str, attr: str) -> Respons
     entity_id = _check_id(path)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     await run_in_threadpool(
         _state(request).broker.partial_update_attr, tenant, entity_id, ctx.expand(attr), body, ctx
     )
@@ -204,7 +205,7 @@ async def replace_attr(request: Request, path: str, attr: str) -> Response:
     entity_id = _check_id(path)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     await run_in_threadpool(_state(request).broker.replace_attr, tenant, entity_id, ctx.expand(attr), body, ctx)
     return Response(status_code=204)
 
@@ -217,7 +218,7 @@ async def delete_attr(request: Request, path: str, attr: str) -> Response:
     if params.get("deleteAll") not in (None, "true", "false"):
         raise BadRequestData("deleteAll must be true or false")
     tenant = tenant_of(request)
-    ctx = await run_in_threadpool(_ctx, request, link_context(request))
+    ctx = await _actx(request, link_context(request))
     await run_in_threadpool(
         lambda: _state(request).broker.delete_attr(
             tenant, entity_id, ctx.expand(attr), dataset_id=params.get("datasetId"),
@@ -234,7 +235,7 @@ async def merge_entity(request: Request, entity_id: str) -> Response:
     _check_id(entity_id)
     tenant = tenant_of(request)
     body, context_value = await read_json(request, allow_merge_patch=True)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     await run_in_threadpool(_state(request).broker.merge_entity, tenant, entity_id, body, ctx)
     return Response(status_code=204)
 
@@ -246,7 +247,7 @@ async def replace_entity(request: Request, entity_id: str) -> Response:
     _check_id(entity_id)
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     await run_in_threadpool(_state(request).broker.replace_entity, tenant, entity_id, body, ctx)
     return Response(status_code=204)
 
@@ -279,7 +280,7 @@ def _batch_response(outcome: BatchOutcome, *, created_status: int) -> Response:
 async def _batch_input(request: Request) -> tuple[str, Any, Any]:
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(_ctx, request, context_value)
+    ctx = await _actx(request, context_value)
     return tenant, body, ctx
 
 

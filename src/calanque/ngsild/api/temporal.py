@@ -50,7 +50,7 @@ async def _query(request: Request, params: dict[str, Any], context_value: Any) -
     check_temporal_params(params, TEMPORAL_PARAMS)
     tenant = tenant_of(request)
     media = accepted(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, context_value)
+    ctx = await request.app.state.contexts.aresolve(context_value)
     req = parse_temporal_params(params, ctx)
     limit, offset, count = _page(params, request)
     body, total = await run_in_threadpool(
@@ -90,7 +90,7 @@ async def get_temporal(request: Request, entity_id: str) -> Response:
     check_temporal_params(params, TEMPORAL_PARAMS - {"id", "idPattern", "type", "q", "limit", "offset", "count"})
     tenant = tenant_of(request)
     media = accepted(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
+    ctx = await request.app.state.contexts.aresolve(link_context(request))
     req = parse_temporal_params(params, ctx)
     body = await run_in_threadpool(_service(request).entity, tenant, entity_id, req, ctx)
     content, headers = with_context(request, body, media, ctx.source)
@@ -104,7 +104,7 @@ async def post_temporal(request: Request) -> Response:
     check_temporal_params(dict(request.query_params), set())
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, context_value)
+    ctx = await request.app.state.contexts.aresolve(context_value)
     created = await run_in_threadpool(_service(request).upsert, tenant, body, ctx)
     if created:
         return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/temporal/entities/{body['id']}"})
@@ -117,7 +117,7 @@ async def append_temporal(request: Request, entity_id: str) -> Response:
     check_temporal_params(dict(request.query_params), set())
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, context_value)
+    ctx = await request.app.state.contexts.aresolve(context_value)
     await run_in_threadpool(_service(request).append, tenant, entity_id, body, ctx)
     return Response(status_code=204)
 
@@ -128,7 +128,7 @@ async def patch_instance(request: Request, entity_id: str, attr: str, instance_i
     check_temporal_params(dict(request.query_params), set())
     tenant = tenant_of(request)
     body, context_value = await read_json(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, context_value)
+    ctx = await request.app.state.contexts.aresolve(context_value)
     await run_in_threadpool(
         _service(request).modify_instance, tenant, entity_id, ctx.expand(attr), instance_id, body, ctx
     )
@@ -140,7 +140,7 @@ async def delete_instance(request: Request, entity_id: str, attr: str, instance_
     """Delete one stored attribute instance."""
     check_temporal_params(dict(request.query_params), set())
     tenant = tenant_of(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
+    ctx = await request.app.state.contexts.aresolve(link_context(request))
     await run_in_threadpool(_service(request).delete_instance, tenant, entity_id, ctx.expand(attr), instance_id)
     return Response(status_code=204)
 
@@ -151,7 +151,7 @@ async def delete_temporal_attr(request: Request, entity_id: str, attr: str) -> R
     params = dict(request.query_params)
     check_temporal_params(params, {"datasetId", "deleteAll"})
     tenant = tenant_of(request)
-    ctx = await run_in_threadpool(request.app.state.contexts.resolve, link_context(request))
+    ctx = await request.app.state.contexts.aresolve(link_context(request))
     await run_in_threadpool(
         lambda: _service(request).delete_attr(tenant, entity_id, ctx.expand(attr),
                                               dataset_id=params.get("datasetId"),
