@@ -65,8 +65,15 @@ class Provider:
     def token(self, *, key: Any = None, kid: str | None = None, **claims: Any) -> str:
         """A token signed by the provider's key (or another), with sensible defaults for every claim."""
         now = int(time.time())
-        body = {"iss": self.issuer, "aud": AUDIENCE, "sub": "agent-42", "iat": now, "exp": now + 300,
-                "calanque_role": "viewer", "calanque_tenant": ""}
+        body = {
+            "iss": self.issuer,
+            "aud": AUDIENCE,
+            "sub": "agent-42",
+            "iat": now,
+            "exp": now + 300,
+            "calanque_role": "viewer",
+            "calanque_tenant": "",
+        }
         body.update(claims)
         body = {k: v for k, v in body.items() if v is not None}
         return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})
@@ -122,15 +129,23 @@ ROLE_KEYS = {
 }
 
 
-def start_auth_server(backend: str, tmp: Path, provider: Provider, **overrides: Any) -> tuple[AuthServer, Any]:
+def start_auth_server(
+    backend: str, tmp: Path, provider: Provider, **overrides: Any
+) -> tuple[AuthServer, Any]:
     """Start a server with auth on over a fresh store; return it and its LiveServer."""
     from calanque.app import create_app
 
     store = make_store(backend, tmp, f"auth{free_port()}")
     port = free_port()
-    options: dict[str, Any] = dict(data_dir=Path("/nonexistent"), port=port, auth=True, oidc_issuer=provider.issuer,
-                                   oidc_audience=AUDIENCE, rate_limit_per_minute=100_000,
-                                   rate_limit_anonymous_per_minute=100_000)
+    options: dict[str, Any] = dict(
+        data_dir=Path("/nonexistent"),
+        port=port,
+        auth=True,
+        oidc_issuer=provider.issuer,
+        oidc_audience=AUDIENCE,
+        rate_limit_per_minute=100_000,
+        rate_limit_anonymous_per_minute=100_000,
+    )
     options.update(overrides)
     live = LiveServer(create_app(Settings(**options), store=store), port).start()
     server = AuthServer(url=live.url, store=store, backend=backend)
@@ -148,8 +163,9 @@ def stop(live: Any, store: Any) -> None:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def auth_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                provider: Provider) -> Iterator[AuthServer]:
+def auth_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, provider: Provider
+) -> Iterator[AuthServer]:
     """A server with auth on, per backend, for the whole module."""
     server, live = start_auth_server(request.param, tmp_path_factory.mktemp("auth"), provider)
     yield server

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,21 +28,36 @@ def test_partner_sees_nothing_of_another_tenant(auth_server: AuthServer) -> None
     """A partner of siteA reading, querying, counting, temporal-querying siteB (or the default tenant)
     gets 403 every time, and its own tenant never shows siteB's data."""
     with auth_server.client("admin", "siteB") as admin_b:
-        assert admin_b.post("/ngsi-ld/v1/entities", json=noise("urn:ngsi-ld:NoiseLevelObserved:b-secret")).status_code == 201
+        assert (
+            admin_b.post(
+                "/ngsi-ld/v1/entities", json=noise("urn:ngsi-ld:NoiseLevelObserved:b-secret")
+            ).status_code
+            == 201
+        )
     eid = "urn:ngsi-ld:NoiseLevelObserved:b-secret"
-    reads = [f"/ngsi-ld/v1/entities/{eid}", "/ngsi-ld/v1/entities?type=NoiseLevelObserved",
-             "/ngsi-ld/v1/entities?type=NoiseLevelObserved&count=true&limit=0", "/ngsi-ld/v1/types",
-             "/ngsi-ld/v1/attributes", f"/ngsi-ld/v1/temporal/entities/{eid}",
-             "/ngsi-ld/v1/temporal/entities?type=NoiseLevelObserved", "/api/v1/devices", "/api/v1/commands",
-             "/api/v1/deadletters", "/api/v1/noise/summary"]
+    reads = [
+        f"/ngsi-ld/v1/entities/{eid}",
+        "/ngsi-ld/v1/entities?type=NoiseLevelObserved",
+        "/ngsi-ld/v1/entities?type=NoiseLevelObserved&count=true&limit=0",
+        "/ngsi-ld/v1/types",
+        "/ngsi-ld/v1/attributes",
+        f"/ngsi-ld/v1/temporal/entities/{eid}",
+        "/ngsi-ld/v1/temporal/entities?type=NoiseLevelObserved",
+        "/api/v1/devices",
+        "/api/v1/commands",
+        "/api/v1/deadletters",
+        "/api/v1/noise/summary",
+    ]
     for tenant in ("siteB", None):
         with auth_server.client("partner", tenant) as partner:
             for path in reads:
                 r = partner.get(path)
                 assert r.status_code == 403, (tenant, path, r.status_code)
                 assert "b-secret" not in r.text
-            r = partner.post("/ngsi-ld/v1/entityOperations/query", json={"type": "Query",
-                                                                         "entities": [{"type": "NoiseLevelObserved"}]})
+            r = partner.post(
+                "/ngsi-ld/v1/entityOperations/query",
+                json={"type": "Query", "entities": [{"type": "NoiseLevelObserved"}]},
+            )
             assert r.status_code == 403 and "b-secret" not in r.text
             assert partner.delete(f"/ngsi-ld/v1/entities/{eid}").status_code == 403
     with auth_server.client("partner", "siteA") as partner:
@@ -74,8 +90,15 @@ def test_tenant_admin_manages_only_its_tenant(auth_server: AuthServer) -> None:
 def test_key_lifecycle(auth_server: AuthServer) -> None:
     """Create (shown once, stored as SHA-256 only), use, rotate (old key dies), revoke, expire."""
     with auth_server.client("admin") as admin:
-        r = admin.post("/api/v1/auth/keys", json={"name": f"life-{auth_server.backend}", "role": "operator",
-                                                   "usecases": ["waste"], "tenant": ""})
+        r = admin.post(
+            "/api/v1/auth/keys",
+            json={
+                "name": f"life-{auth_server.backend}",
+                "role": "operator",
+                "usecases": ["waste"],
+                "tenant": "",
+            },
+        )
         assert r.status_code == 201, r.text
         created = r.json()
         key, key_id = created["key"], created["id"]
@@ -101,11 +124,17 @@ def test_key_lifecycle(auth_server: AuthServer) -> None:
         r = c.get("/api/v1/auth/me", headers=bearer(rotated["key"]))
         assert r.status_code == 401 and "revoked" in r.json()["detail"]
         # expiry: a key whose expiry has passed is refused (set in the store: no waiting)
-        secret = auth_server.add_key(f"expiring-{auth_server.backend}", role="viewer", tenant="",
-                                     expires_at=repo.now_us() + 3_600_000_000)
+        secret = auth_server.add_key(
+            f"expiring-{auth_server.backend}",
+            role="viewer",
+            tenant="",
+            expires_at=repo.now_us() + 3_600_000_000,
+        )
         with auth_server.store.session(write=True) as session:
-            session._exec("UPDATE api_keys SET expires_at = ? WHERE name = ?",
-                          (repo.now_us() - 1_000_000, f"expiring-{auth_server.backend}"))
+            session._exec(
+                "UPDATE api_keys SET expires_at = ? WHERE name = ?",
+                (repo.now_us() - 1_000_000, f"expiring-{auth_server.backend}"),
+            )
         assert c.get("/api/v1/auth/me", headers=bearer(secret)).status_code == 401
         assert c.get("/api/v1/auth/me", headers=bearer("clk_000000000000_forged")).status_code == 401
 
@@ -113,12 +142,14 @@ def test_key_lifecycle(auth_server: AuthServer) -> None:
 def test_key_definitions_are_checked(auth_server: AuthServer) -> None:
     """Unknown roles, scopes beyond the role, unknown use cases and duplicates are 4xx with the reason."""
     with auth_server.client("admin") as admin:
-        cases = [({"name": "x1", "role": "root"}, 400, "unknown role"),
-                 ({"name": "x2", "role": "viewer", "scopes": ["write"]}, 400, "cannot have scope"),
-                 ({"name": "x3", "role": "operator", "usecases": ["bakery"]}, 400, "unknown use case"),
-                 ({"name": "x4", "role": "operator"}, 400, "one or more use cases"),
-                 ({"name": "viewer", "role": "viewer", "tenant": ""}, 409, "already has a key"),
-                 ({"name": "x5", "role": "viewer", "expiresAt": "2001-01-01T00:00:00Z"}, 400, "in the past")]
+        cases = [
+            ({"name": "x1", "role": "root"}, 400, "unknown role"),
+            ({"name": "x2", "role": "viewer", "scopes": ["write"]}, 400, "cannot have scope"),
+            ({"name": "x3", "role": "operator", "usecases": ["bakery"]}, 400, "unknown use case"),
+            ({"name": "x4", "role": "operator"}, 400, "one or more use cases"),
+            ({"name": "viewer", "role": "viewer", "tenant": ""}, 409, "already has a key"),
+            ({"name": "x5", "role": "viewer", "expiresAt": "2001-01-01T00:00:00Z"}, 400, "in the past"),
+        ]
         for body, status, words in cases:
             r = admin.post("/api/v1/auth/keys", json=body)
             assert r.status_code == status and words in r.json()["detail"], (body, r.text)
@@ -137,14 +168,24 @@ def test_password_login_session_csrf_and_lockout(auth_server: AuthServer) -> Non
         r = c.post("/api/v1/auth/login", json={"username": name, "password": password})
         assert r.status_code == 200, r.text
         cookie = r.headers["set-cookie"]
-        assert "calanque_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace(
-            "SameSite=Strict", "SameSite=strict")
+        assert (
+            "calanque_session=" in cookie
+            and "HttpOnly" in cookie
+            and "SameSite=strict" in cookie.replace("SameSite=Strict", "SameSite=strict")
+        )
         csrf = r.json()["csrfToken"]
         session_cookie = r.cookies["calanque_session"]
         jar = {"Cookie": f"calanque_session={session_cookie}"}
         assert c.get("/api/v1/auth/me", headers=jar).json() == {
-            "kind": "user", "id": name, "role": "partner", "tenant": "", "scopes": ["command", "read", "write"],
-            "usecases": [], "communes": [], "sites": []}
+            "kind": "user",
+            "id": name,
+            "role": "partner",
+            "tenant": "",
+            "scopes": ["command", "read", "write"],
+            "usecases": [],
+            "communes": [],
+            "sites": [],
+        }
         eid = f"urn:ngsi-ld:NoiseLevelObserved:{name}"
         r = c.post("/ngsi-ld/v1/entities", json=noise(eid), headers=jar)
         assert r.status_code == 403 and "CSRF" in r.json()["detail"]
@@ -160,20 +201,27 @@ def test_password_login_session_csrf_and_lockout(auth_server: AuthServer) -> Non
         r = c.post("/api/v1/auth/login", json={"username": name, "password": password})
         assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 15 * 60
     with auth_server.store.session() as session:
-        rows = session._exec("SELECT success FROM login_attempts WHERE username = ? ORDER BY id", (name,)).fetchall()
+        rows = session._exec(
+            "SELECT success FROM login_attempts WHERE username = ? ORDER BY id", (name,)
+        ).fetchall()
     assert [bool(r[0]) for r in rows] == [True] + [False] * 5  # the blocked attempt is not even tried
 
 
 # OpenID Connect ---------------------------------------------------------------------------------
 def test_oidc_tokens(auth_server: AuthServer, provider: Provider) -> None:
-    """Good token accepted; expired, wrong audience, wrong issuer, bad signature, unknown key, no role refused."""
+    """Good token accepted; expired, wrong audience or issuer, bad signature, unknown key, no role refused."""
+
     def me(token: str) -> httpx.Response:
         with httpx.Client(base_url=auth_server.url) as c:
             return c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
 
     good = me(provider.token(calanque_role="operator", calanque_usecases=["lighting"], sub="agent-7"))
     assert good.status_code == 200, good.text
-    assert good.json()["kind"] == "oidc" and good.json()["id"] == "agent-7" and good.json()["usecases"] == ["lighting"]
+    assert (
+        good.json()["kind"] == "oidc"
+        and good.json()["id"] == "agent-7"
+        and good.json()["usecases"] == ["lighting"]
+    )
     now = int(time.time())
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     refused = {
@@ -190,13 +238,19 @@ def test_oidc_tokens(auth_server: AuthServer, provider: Provider) -> None:
         assert r.status_code == status and words in r.json()["detail"], (what, r.text)
     import jwt as pyjwt
 
-    hs = pyjwt.encode({"iss": provider.issuer, "aud": AUDIENCE, "sub": "x", "exp": now + 60,
-                       "calanque_role": "admin"}, "a-shared-secret-of-more-than-32-bytes", algorithm="HS256", headers={"kid": provider.kid})
+    hs = pyjwt.encode(
+        {"iss": provider.issuer, "aud": AUDIENCE, "sub": "x", "exp": now + 60, "calanque_role": "admin"},
+        "a-shared-secret-of-more-than-32-bytes",
+        algorithm="HS256",
+        headers={"kid": provider.kid},
+    )
     assert me(hs).status_code == 401
     # the viewer token's tenant decides: the default tenant, not siteA
     with httpx.Client(base_url=auth_server.url) as c:
-        r = c.get("/ngsi-ld/v1/entities?type=X", headers={"Authorization": f"Bearer {provider.token()}",
-                                                           "NGSILD-Tenant": "siteA"})
+        r = c.get(
+            "/ngsi-ld/v1/entities?type=X",
+            headers={"Authorization": f"Bearer {provider.token()}", "NGSILD-Tenant": "siteA"},
+        )
         assert r.status_code == 403
 
 
@@ -216,10 +270,16 @@ def test_audit_records_writes_and_refusals(auth_server: AuthServer) -> None:
         items = admin.get("/api/v1/audit", params={"afterId": after}).json()["items"]
     deleted = [e for e in items if e["action"] == f"DELETE /ngsi-ld/v1/entities/{eid}"]
     assert [(e["actor"], e["role"], e["tenant"], e["status"]) for e in deleted] == [
-        (f"key:{auth_server.key_ids['viewer']}", "viewer", "", 403)]
+        (f"key:{auth_server.key_ids['viewer']}", "viewer", "", 403)
+    ]
     assert "may not change" in deleted[0]["detail"]["refused"]
-    posted = [e for e in items if e["action"] == "POST /ngsi-ld/v1/entities" and e["tenant"] == "siteA"
-              and e["actor"] == f"key:{auth_server.key_ids['partner']}"]
+    posted = [
+        e
+        for e in items
+        if e["action"] == "POST /ngsi-ld/v1/entities"
+        and e["tenant"] == "siteA"
+        and e["actor"] == f"key:{auth_server.key_ids['partner']}"
+    ]
     assert len(posted) == 1 and posted[0]["status"] == 201 and posted[0]["address"] == "127.0.0.1"
     assert not any(e["action"].startswith("GET ") and e["status"] == 200 for e in items)
 
@@ -231,8 +291,19 @@ def test_audit_log_is_append_only_on_postgres(provider: Provider, tmp_path: Path
     store = make_store("postgres", tmp_path, "auditro")
     try:
         with store.session(write=True) as session:
-            repo.append_audit(session, repo.AuditEntry(at=1, actor="key:x", role="admin", tenant="", action="POST /x",
-                                                       address="127.0.0.1", status=201, detail={}))
+            repo.append_audit(
+                session,
+                repo.AuditEntry(
+                    at=1,
+                    actor="key:x",
+                    role="admin",
+                    tenant="",
+                    action="POST /x",
+                    address="127.0.0.1",
+                    status=201,
+                    detail={},
+                ),
+            )
         import psycopg
 
         for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET status = 200"):
@@ -253,8 +324,14 @@ def test_audit_log_is_append_only_on_postgres(provider: Provider, tmp_path: Path
 def test_rate_limits_cors_and_headers(backend: str, provider: Provider, tmp_path: Path) -> None:
     """Per-key and per-address buckets answer 429 with Retry-After; CORS only for configured origins;
     security headers on HTML pages."""
-    server, live = start_auth_server(backend, tmp_path, provider, rate_limit_per_minute=5,
-                                     rate_limit_anonymous_per_minute=3, cors_origins="https://ui.example.org")
+    server, live = start_auth_server(
+        backend,
+        tmp_path,
+        provider,
+        rate_limit_per_minute=5,
+        rate_limit_anonymous_per_minute=3,
+        cors_origins="https://ui.example.org",
+    )
     try:
         with server.client("viewer") as viewer:
             codes = [viewer.get("/api/v1/auth/me").status_code for _ in range(6)]
@@ -267,8 +344,11 @@ def test_rate_limits_cors_and_headers(backend: str, provider: Provider, tmp_path
             codes = [anonymous.get("/api/v1/usecases").status_code for _ in range(4)]
             assert codes == [200] * 3 + [429]
         with httpx.Client(base_url=server.url) as c:
-            pre = {"Origin": "https://ui.example.org", "Access-Control-Request-Method": "GET",
-                   "Access-Control-Request-Headers": "Authorization"}
+            pre = {
+                "Origin": "https://ui.example.org",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "Authorization",
+            }
             ok = c.options("/ngsi-ld/v1/entities", headers=pre)
             assert ok.headers["access-control-allow-origin"] == "https://ui.example.org"
             bad = c.options("/ngsi-ld/v1/entities", headers={**pre, "Origin": "https://evil.example"})
@@ -276,7 +356,10 @@ def test_rate_limits_cors_and_headers(backend: str, provider: Provider, tmp_path
             docs = c.get("/docs", headers={"Authorization": f"Bearer {server.keys['admin']}"})
             assert docs.status_code == 200
             assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
-            assert docs.headers["x-content-type-options"] == "nosniff" and docs.headers["x-frame-options"] == "DENY"
+            assert (
+                docs.headers["x-content-type-options"] == "nosniff"
+                and docs.headers["x-frame-options"] == "DENY"
+            )
     finally:
         stop(live, server.store)
 
@@ -287,7 +370,9 @@ def test_no_auth_only_on_loopback(tmp_path: Path) -> None:
     from calanque.cli import main
 
     assert Settings.model_fields["auth"].default is True
-    result = CliRunner().invoke(main, ["serve", "--no-auth", "--host", "0.0.0.0", "--data-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        main, ["serve", "--no-auth", "--host", "0.0.0.0", "--data-dir", str(tmp_path)]
+    )
     assert result.exit_code == 2 and "loopback" in result.output
     with pytest.raises(ValueError, match="loopback"):
         create_app(Settings(auth=False, host="0.0.0.0", data_dir=tmp_path))
@@ -299,7 +384,9 @@ def test_cli_keys_users_audit(tmp_path: Path) -> None:
     """`calanque keys|users|audit` on a store: the key printed once works, revocation and exports."""
     from calanque.cli import main
 
-    run = lambda *args, **kw: CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path)], **kw)  # noqa: E731
+    def run(*args: str, **kw: str) -> Any:
+        return CliRunner().invoke(main, [*args, "--data-dir", str(tmp_path)], **kw)
+
     created = run("keys", "create", "etl", "--role", "operator", "--usecase", "water", "--expires", "30d")
     assert created.exit_code == 0, created.output
     key = created.stdout.strip().splitlines()[-1]
@@ -309,9 +396,21 @@ def test_cli_keys_users_audit(tmp_path: Path) -> None:
     key_id = key.split("_")[1]
     assert run("keys", "revoke", key_id).exit_code == 0
     assert run("keys", "revoke", key_id).exit_code == 1
-    assert run("users", "create", "bob", "--role", "viewer", "--password-stdin", input="short\n").exit_code == 1
-    assert run("users", "create", "bob", "--role", "viewer", "--password-stdin",
-               input="a long enough passphrase\n").exit_code == 0
+    assert (
+        run("users", "create", "bob", "--role", "viewer", "--password-stdin", input="short\n").exit_code == 1
+    )
+    assert (
+        run(
+            "users",
+            "create",
+            "bob",
+            "--role",
+            "viewer",
+            "--password-stdin",
+            input="a long enough passphrase\n",
+        ).exit_code
+        == 0
+    )
     exported = run("audit", "export", "--format", "csv")
     lines = exported.stdout.strip().splitlines()
     assert lines[0] == "id,at,actor,role,tenant,action,address,status,detail"
@@ -319,4 +418,7 @@ def test_cli_keys_users_audit(tmp_path: Path) -> None:
     jsonl = run("audit", "export", "--format", "jsonl", "--since", "2000-01-01")
     import json
 
-    assert [json.loads(x)["detail"].get("key") for x in jsonl.stdout.strip().splitlines()][:2] == [key_id, key_id]
+    assert [json.loads(x)["detail"].get("key") for x in jsonl.stdout.strip().splitlines()][:2] == [
+        key_id,
+        key_id,
+    ]

@@ -19,22 +19,35 @@ STAFF = {"viewer", "operator", "partner", "admin"}
 
 def waste_container(entity_id: str) -> dict[str, Any]:
     """A WasteContainer of Marseille (the waste use case)."""
-    return {"id": entity_id, "type": "WasteContainer",
-            "fillingLevel": {"type": "Property", "value": 0.4, "unitCode": "C62"},
-            "municipalityCode": {"type": "Property", "value": "13055"}}
+    return {
+        "id": entity_id,
+        "type": "WasteContainer",
+        "fillingLevel": {"type": "Property", "value": 0.4, "unitCode": "C62"},
+        "municipalityCode": {"type": "Property", "value": "13055"},
+    }
 
 
 def noise_sensor(entity_id: str) -> dict[str, Any]:
     """A NoiseLevelObserved (the noise use case)."""
-    return {"id": entity_id, "type": "NoiseLevelObserved", "LAeq": {"type": "Property", "value": 61.5,
-                                                                     "unitCode": "2N"}}
+    return {
+        "id": entity_id,
+        "type": "NoiseLevelObserved",
+        "LAeq": {"type": "Property", "value": 61.5, "unitCode": "2N"},
+    }
 
 
 def device(dev_eui: str, entity_type: str) -> dict[str, Any]:
     """A valid device registration feeding an entity of the given type."""
-    return {"id": dev_eui, "name": "capteur", "deviceModel": "Milesight WS302", "codec": "milesight-ws302",
-            "entityId": f"urn:ngsi-ld:{entity_type}:{dev_eui}", "entityType": entity_type,
-            "commune": "13055", "network": "chirpstack"}
+    return {
+        "id": dev_eui,
+        "name": "capteur",
+        "deviceModel": "Milesight WS302",
+        "codec": "milesight-ws302",
+        "entityId": f"urn:ngsi-ld:{entity_type}:{dev_eui}",
+        "entityType": entity_type,
+        "commune": "13055",
+        "network": "chirpstack",
+    }
 
 
 # case -> (method, path, body factory taking a unique suffix, roles allowed)
@@ -42,38 +55,66 @@ CASES: dict[str, tuple[str, str, Any, set[str]]] = {
     "ngsi-ld read": ("GET", "/ngsi-ld/v1/entities?type=WasteContainer", None, STAFF),
     "ngsi-ld count": ("GET", "/ngsi-ld/v1/entities?type=WasteContainer&count=true&limit=0", None, STAFF),
     "ngsi-ld temporal read": ("GET", "/ngsi-ld/v1/temporal/entities?type=WasteContainer", None, STAFF),
-    "ngsi-ld query post": ("POST", "/ngsi-ld/v1/entityOperations/query", lambda s: {"type": "Query",
-                                                                                   "entities": [{"type": "WasteContainer"}]}, STAFF),
-    "ngsi-ld write own use case": ("POST", "/ngsi-ld/v1/entities",
-                                   lambda s: waste_container(f"urn:ngsi-ld:WasteContainer:{s}"),
-                                   {"admin", "operator", "partner"}),
-    "ngsi-ld write other use case": ("POST", "/ngsi-ld/v1/entities",
-                                     lambda s: noise_sensor(f"urn:ngsi-ld:NoiseLevelObserved:{s}"),
-                                     {"admin", "partner"}),
-    "ngsi-ld batch other use case": ("POST", "/ngsi-ld/v1/entityOperations/upsert",
-                                     lambda s: [noise_sensor(f"urn:ngsi-ld:NoiseLevelObserved:b{s}")],
-                                     {"admin", "partner"}),
+    "ngsi-ld query post": (
+        "POST",
+        "/ngsi-ld/v1/entityOperations/query",
+        lambda s: {"type": "Query", "entities": [{"type": "WasteContainer"}]},
+        STAFF,
+    ),
+    "ngsi-ld write own use case": (
+        "POST",
+        "/ngsi-ld/v1/entities",
+        lambda s: waste_container(f"urn:ngsi-ld:WasteContainer:{s}"),
+        {"admin", "operator", "partner"},
+    ),
+    "ngsi-ld write other use case": (
+        "POST",
+        "/ngsi-ld/v1/entities",
+        lambda s: noise_sensor(f"urn:ngsi-ld:NoiseLevelObserved:{s}"),
+        {"admin", "partner"},
+    ),
+    "ngsi-ld batch other use case": (
+        "POST",
+        "/ngsi-ld/v1/entityOperations/upsert",
+        lambda s: [noise_sensor(f"urn:ngsi-ld:NoiseLevelObserved:b{s}")],
+        {"admin", "partner"},
+    ),
     "use case indicators": ("GET", "/api/v1/waste/collection-plan", None, STAFF),
     "use case list": ("GET", "/api/v1/usecases", None, STAFF | {"public"}),
     "devices read": ("GET", "/api/v1/devices", None, STAFF),
     "devices write own use case": ("POST", "/api/v1/devices", None, {"admin", "operator", "partner"}),
     "devices write other use case": ("POST", "/api/v1/devices", None, {"admin", "partner"}),
     "commands read": ("GET", "/api/v1/commands", None, STAFF),
-    "commands send": ("POST", "/api/v1/commands", lambda s: {"device": "a840410000009999",
-                                                             "command": {"dimmingLevel": 40}},
-                      {"admin", "operator", "partner"}),
+    "commands send": (
+        "POST",
+        "/api/v1/commands",
+        lambda s: {"device": "a840410000009999", "command": {"dimmingLevel": 40}},
+        {"admin", "operator", "partner"},
+    ),
     "dead letters read": ("GET", "/api/v1/deadletters", None, {"admin", "operator", "partner"}),
-    "dead letters retry": ("POST", "/api/v1/deadletters/retry", lambda s: {"all": True},
-                           {"admin", "operator", "partner"}),
+    "dead letters retry": (
+        "POST",
+        "/api/v1/deadletters/retry",
+        lambda s: {"all": True},
+        {"admin", "operator", "partner"},
+    ),
     "integrations read": ("GET", "/api/v1/integrations", None, {"admin"}),
-    "integrations create": ("POST", "/api/v1/integrations", lambda s: {"name": f"int-{s}", "kind": "http"},
-                            {"admin"}),
+    "integrations create": (
+        "POST",
+        "/api/v1/integrations",
+        lambda s: {"name": f"int-{s}", "kind": "http"},
+        {"admin"},
+    ),
     "keys read": ("GET", "/api/v1/auth/keys", None, {"admin"}),
     "keys create": ("POST", "/api/v1/auth/keys", lambda s: {"name": f"k-{s}", "role": "viewer"}, {"admin"}),
     "audit read": ("GET", "/api/v1/audit", None, {"admin"}),
     "contexts list": ("GET", "/ngsi-ld/v1/jsonldContexts", None, STAFF),
-    "contexts add": ("POST", "/ngsi-ld/v1/jsonldContexts",
-                     lambda s: {"@context": {"thing": f"https://example.org/{s}/thing"}}, {"admin"}),
+    "contexts add": (
+        "POST",
+        "/ngsi-ld/v1/jsonldContexts",
+        lambda s: {"@context": {"thing": f"https://example.org/{s}/thing"}},
+        {"admin"},
+    ),
     "docs": ("GET", "/docs", None, STAFF | {"public"}),
     "openapi": ("GET", "/openapi.json", None, STAFF | {"public"}),
     "me": ("GET", "/api/v1/auth/me", None, STAFF),
@@ -96,8 +137,12 @@ def snapshot(server: AuthServer) -> list[Any]:
     seen: list[Any] = []
     with server.client("admin") as admin:
         for tenant in ("", "siteA"):
-            for path in ("/ngsi-ld/v1/entities?type=WasteContainer,NoiseLevelObserved&limit=1000",
-                         "/api/v1/devices?limit=1000", "/api/v1/commands?limit=1000", "/api/v1/deadletters"):
+            for path in (
+                "/ngsi-ld/v1/entities?type=WasteContainer,NoiseLevelObserved&limit=1000",
+                "/api/v1/devices?limit=1000",
+                "/api/v1/commands?limit=1000",
+                "/api/v1/deadletters",
+            ):
                 r = admin.get(path, headers={"NGSILD-Tenant": tenant} if tenant else {})
                 seen.append((tenant, path, r.status_code, r.json()))
         for path in ("/api/v1/integrations", "/api/v1/auth/keys", "/ngsi-ld/v1/jsonldContexts"):
@@ -141,14 +186,18 @@ def test_allowed_writes_take_effect(auth_server: AuthServer) -> None:
         r = op.post("/ngsi-ld/v1/entities", json=waste_container("urn:ngsi-ld:WasteContainer:op-proof"))
         assert r.status_code == 201, r.text
         assert op.get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:op-proof").status_code == 200
-        r = op.patch("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:op-proof/attrs",
-                     json={"fillingLevel": {"type": "Property", "value": 0.9, "unitCode": "C62"}})
+        r = op.patch(
+            "/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:op-proof/attrs",
+            json={"fillingLevel": {"type": "Property", "value": 0.9, "unitCode": "C62"}},
+        )
         assert r.status_code == 204, r.text
     with auth_server.client("partner", "siteA") as partner:
         r = partner.post("/ngsi-ld/v1/entities", json=noise_sensor("urn:ngsi-ld:NoiseLevelObserved:site-a-1"))
         assert r.status_code == 201, r.text
     with auth_server.client("admin", "siteA") as admin:
-        got = admin.get("/ngsi-ld/v1/entities/urn:ngsi-ld:NoiseLevelObserved:site-a-1", params={"options": "keyValues"})
+        got = admin.get(
+            "/ngsi-ld/v1/entities/urn:ngsi-ld:NoiseLevelObserved:site-a-1", params={"options": "keyValues"}
+        )
         assert got.json()["LAeq"] == 61.5
 
 
@@ -158,14 +207,22 @@ def test_operator_cannot_touch_stored_entity_of_other_use_case(auth_server: Auth
     with auth_server.client("admin") as admin:
         assert admin.post("/ngsi-ld/v1/entities", json=noise_sensor(eid)).status_code == 201
     with auth_server.client("operator") as op:
-        assert op.patch(f"/ngsi-ld/v1/entities/{eid}/attrs",
-                        json={"LAeq": {"type": "Property", "value": 1.0}}).status_code == 403
+        assert (
+            op.patch(
+                f"/ngsi-ld/v1/entities/{eid}/attrs", json={"LAeq": {"type": "Property", "value": 1.0}}
+            ).status_code
+            == 403
+        )
         assert op.delete(f"/ngsi-ld/v1/entities/{eid}").status_code == 403
         assert op.post("/ngsi-ld/v1/entityOperations/delete", json=[eid]).status_code == 403
         # disguising the type in a batch update does not help: the stored type decides too
-        assert op.post("/ngsi-ld/v1/entityOperations/update",
-                       json=[{"id": eid, "type": "WasteContainer", "LAeq": {"type": "Property", "value": 2.0}}]
-                       ).status_code == 403
+        assert (
+            op.post(
+                "/ngsi-ld/v1/entityOperations/update",
+                json=[{"id": eid, "type": "WasteContainer", "LAeq": {"type": "Property", "value": 2.0}}],
+            ).status_code
+            == 403
+        )
     with auth_server.client("admin") as admin:
         kept = admin.get(f"/ngsi-ld/v1/entities/{eid}", params={"options": "keyValues"}).json()
         assert kept["LAeq"] == 61.5 and kept["type"] == "NoiseLevelObserved"
@@ -186,17 +243,22 @@ def test_commune_narrowing(auth_server: AuthServer) -> None:
     with auth_server.client("marseille") as m:
         ok = waste_container("urn:ngsi-ld:WasteContainer:marseille-1")
         assert m.post("/ngsi-ld/v1/entities", json=ok).status_code == 201
-        aix = {**waste_container("urn:ngsi-ld:WasteContainer:aix-1"),
-               "municipalityCode": {"type": "Property", "value": "13001"}}
+        aix = {
+            **waste_container("urn:ngsi-ld:WasteContainer:aix-1"),
+            "municipalityCode": {"type": "Property", "value": "13001"},
+        }
         r = m.post("/ngsi-ld/v1/entities", json=aix)
         assert r.status_code == 403 and "13001" in r.json()["detail"]
-        moved = m.patch("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:marseille-1/attrs",
-                        json={"municipalityCode": {"type": "Property", "value": "13001"}})
+        moved = m.patch(
+            "/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:marseille-1/attrs",
+            json={"municipalityCode": {"type": "Property", "value": "13001"}},
+        )
         assert moved.status_code == 403
     with auth_server.client("admin") as admin:
         assert admin.get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:aix-1").status_code == 404
-        kept = admin.get("/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:marseille-1",
-                         params={"options": "keyValues"}).json()
+        kept = admin.get(
+            "/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:marseille-1", params={"options": "keyValues"}
+        ).json()
         assert kept["municipalityCode"] == "13055"
 
 

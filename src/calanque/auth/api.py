@@ -46,7 +46,9 @@ def _tenant_for(principal: Principal, wanted: str | None) -> str:
     """The tenant an admin acts on: its own, or any (given) for an admin of every tenant."""
     if principal.tenant != ALL_TENANTS:
         if wanted is not None and wanted != principal.tenant:
-            raise BadRequestData(f"an admin of tenant '{principal.tenant}' manages only that tenant, not '{wanted}'")
+            raise BadRequestData(
+                f"an admin of tenant '{principal.tenant}' manages only that tenant, not '{wanted}'"
+            )
         return principal.tenant
     return "" if wanted is None else wanted
 
@@ -77,8 +79,11 @@ def login(request: Request, body: Login) -> Any:
             oldest = repo.oldest_failure(session, body.username, address, LOGIN_WINDOW_S) or now_us()
             wait = retry_after((oldest + LOGIN_WINDOW_S * 1_000_000 - now_us()) / 1_000_000)
             request.state.audit_detail = {"username": body.username, "refused": "login rate limit"}
-            blocked = problem_response(TooManyRequests(
-                f"too many failed logins for this user name or from this address; retry in {wait} s"))
+            blocked = problem_response(
+                TooManyRequests(
+                    f"too many failed logins for this user name or from this address; retry in {wait} s"
+                )
+            )
             blocked.headers["retry-after"] = wait
             return blocked
         user = repo.verify_password(session, body.username, body.password)
@@ -89,12 +94,21 @@ def login(request: Request, body: Login) -> Any:
     if user is None:
         raise Unauthenticated("wrong user name or password")
     secure = settings.public_base_url().startswith("https://")
-    answer = json_response({"username": user.username, "role": user.role, "tenant": user.tenant,
-                            "csrfToken": csrf, "expiresIn": lifetime})
-    answer.set_cookie(SESSION_COOKIE, token, max_age=lifetime, httponly=True, samesite="strict", secure=secure,
-                      path="/")
-    answer.set_cookie(CSRF_COOKIE, csrf, max_age=lifetime, httponly=False, samesite="strict", secure=secure,
-                      path="/")
+    answer = json_response(
+        {
+            "username": user.username,
+            "role": user.role,
+            "tenant": user.tenant,
+            "csrfToken": csrf,
+            "expiresIn": lifetime,
+        }
+    )
+    answer.set_cookie(
+        SESSION_COOKIE, token, max_age=lifetime, httponly=True, samesite="strict", secure=secure, path="/"
+    )
+    answer.set_cookie(
+        CSRF_COOKIE, csrf, max_age=lifetime, httponly=False, samesite="strict", secure=secure, path="/"
+    )
     answer.headers["cache-control"] = "no-store"
     return answer
 
@@ -117,9 +131,18 @@ def logout(request: Request) -> Response:
 def me(request: Request) -> Any:
     """The caller's identity, role, tenant, scopes and narrowing."""
     p = _principal(request)
-    return json_response({"kind": p.kind, "id": p.id, "role": p.role, "tenant": p.tenant,
-                          "scopes": sorted(p.scopes), "usecases": list(p.usecases), "communes": list(p.communes),
-                          "sites": list(p.sites)})
+    return json_response(
+        {
+            "kind": p.kind,
+            "id": p.id,
+            "role": p.role,
+            "tenant": p.tenant,
+            "scopes": sorted(p.scopes),
+            "usecases": list(p.usecases),
+            "communes": list(p.communes),
+            "sites": list(p.sites),
+        }
+    )
 
 
 # API keys --------------------------------------------------------------------------------------
@@ -151,7 +174,9 @@ def _own_key(request: Request, session: Any, key_id: str) -> repo.ApiKey:
     return key
 
 
-@router.post("/auth/keys", status_code=201, summary="Create an API key; the answer holds the key, shown only once")
+@router.post(
+    "/auth/keys", status_code=201, summary="Create an API key; the answer holds the key, shown only once"
+)
 def create_key(request: Request, body: KeyCreate) -> Any:
     """Create a key for the admin's tenant (or any tenant, for an admin of every tenant)."""
     principal = _principal(request)
@@ -161,10 +186,18 @@ def create_key(request: Request, body: KeyCreate) -> Any:
     try:
         with _auth(request).store.session(write=True) as session:
             key, secret = repo.create_key(
-                session, name=body.name, tenant=tenant, role=body.role, scopes=body.scopes, usecases=body.usecases,
-                communes=body.communes, sites=body.sites, created_by=principal.actor,
+                session,
+                name=body.name,
+                tenant=tenant,
+                role=body.role,
+                scopes=body.scopes,
+                usecases=body.usecases,
+                communes=body.communes,
+                sites=body.sites,
+                created_by=principal.actor,
                 expires_at=to_us(body.expires_at.astimezone(UTC)) if body.expires_at else None,
-                known_usecases=_known_usecases(request))
+                known_usecases=_known_usecases(request),
+            )
     except AuthInputError as err:
         raise _input_error(err) from None
     request.state.audit_detail = {"key": key.id, "role": key.role, "keyTenant": key.tenant}
@@ -174,8 +207,9 @@ def create_key(request: Request, body: KeyCreate) -> Any:
 
 
 @router.get("/auth/keys", summary="List API keys (never the keys themselves)")
-def list_keys(request: Request, tenant: str | None = None,
-              include_revoked: bool = Query(False, alias="includeRevoked")) -> Any:
+def list_keys(
+    request: Request, tenant: str | None = None, include_revoked: bool = Query(False, alias="includeRevoked")
+) -> Any:
     """Keys of the admin's tenant, or of every tenant (or one) for an admin of every tenant."""
     principal = _principal(request)
     wanted = tenant if principal.tenant == ALL_TENANTS else _tenant_for(principal, tenant)
@@ -239,9 +273,17 @@ def create_user(request: Request, body: UserCreate) -> Any:
     tenant = _tenant_for(_principal(request), body.tenant)
     try:
         with _auth(request).store.session(write=True) as session:
-            user = repo.create_user(session, username=body.username, password=body.password, tenant=tenant,
-                                    role=body.role, usecases=body.usecases, communes=body.communes,
-                                    sites=body.sites, known_usecases=_known_usecases(request))
+            user = repo.create_user(
+                session,
+                username=body.username,
+                password=body.password,
+                tenant=tenant,
+                role=body.role,
+                usecases=body.usecases,
+                communes=body.communes,
+                sites=body.sites,
+                known_usecases=_known_usecases(request),
+            )
     except AuthInputError as err:
         raise _input_error(err) from None
     request.state.audit_detail = {"user": user.username, "role": user.role, "userTenant": user.tenant}
@@ -256,12 +298,18 @@ def list_users(request: Request) -> Any:
     return json_response([u.model_dump(mode="json", by_alias=True) for u in users])
 
 
-@router.delete("/auth/users/{username}", status_code=204, summary="Disable a local account and end its sessions")
+@router.delete(
+    "/auth/users/{username}", status_code=204, summary="Disable a local account and end its sessions"
+)
 def disable_user(request: Request, username: str) -> Response:
     """Disable an account of the admin's reach."""
     with _auth(request).store.session(write=True) as session:
         user = repo.get_user(session, username)
-        if user is None or not _visible(_principal(request), user.tenant) or not repo.disable_user(session, username):
+        if (
+            user is None
+            or not _visible(_principal(request), user.tenant)
+            or not repo.disable_user(session, username)
+        ):
             raise ResourceNotFound(f"no enabled user '{username[:64]}'")
     _auth(request).forget(principal_id=username)
     request.state.audit_detail = {"user": username}
@@ -270,10 +318,15 @@ def disable_user(request: Request, username: str) -> Response:
 
 # audit ------------------------------------------------------------------------------------------
 @router.get("/audit", summary="Read the audit log (admins; a tenant admin sees its tenant)")
-def read_audit(request: Request, since: datetime | None = None, until: datetime | None = None,
-               actor: str | None = None, tenant: str | None = None,
-               after_id: int | None = Query(None, alias="afterId", ge=0),
-               limit: int = Query(100, ge=1, le=1000)) -> Any:
+def read_audit(
+    request: Request,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str | None = None,
+    tenant: str | None = None,
+    after_id: int | None = Query(None, alias="afterId", ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
     """Audit entries oldest first; page with afterId (the last id of the previous page)."""
     principal = _principal(request)
     wanted = tenant if principal.tenant == ALL_TENANTS else _tenant_for(principal, tenant)
@@ -281,7 +334,18 @@ def read_audit(request: Request, since: datetime | None = None, until: datetime 
         if moment is not None and moment.tzinfo is None:
             raise BadRequestData(f"'{name}' needs a time zone (e.g. 2027-01-01T00:00:00Z)")
     with _auth(request).store.session() as session:
-        entries = repo.list_audit(session, tenant=wanted, actor=actor, since=to_us(since) if since else None,
-                                  until=to_us(until) if until else None, after_id=after_id, limit=limit)
-    return json_response({"items": [e.as_json() for e in entries],
-                          "nextAfterId": entries[-1].id if len(entries) == limit else None})
+        entries = repo.list_audit(
+            session,
+            tenant=wanted,
+            actor=actor,
+            since=to_us(since) if since else None,
+            until=to_us(until) if until else None,
+            after_id=after_id,
+            limit=limit,
+        )
+    return json_response(
+        {
+            "items": [e.as_json() for e in entries],
+            "nextAfterId": entries[-1].id if len(entries) == limit else None,
+        }
+    )

@@ -24,10 +24,19 @@ from calanque.auth.model import AuthInputError, now_us
 
 def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--data-dir and --database-url, like the other store commands."""
-    func = click.option("--database-url", default=None, envvar="CALANQUE_DATABASE_URL",
-                        help="PostgreSQL URL instead of the embedded store.")(func)
-    func = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path("calanque-data"), show_default=True, help="Embedded store directory.")(func)
+    func = click.option(
+        "--database-url",
+        default=None,
+        envvar="CALANQUE_DATABASE_URL",
+        help="PostgreSQL URL instead of the embedded store.",
+    )(func)
+    func = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("calanque-data"),
+        show_default=True,
+        help="Embedded store directory.",
+    )(func)
     return func
 
 
@@ -56,8 +65,19 @@ def _actor() -> str:
 
 
 def _audit(session: Any, action: str, tenant: str, detail: dict[str, Any]) -> None:
-    repo.append_audit(session, repo.AuditEntry(at=now_us(), actor=_actor(), role="admin", tenant=tenant,
-                                               action=action, address="local", status=0, detail=detail))
+    repo.append_audit(
+        session,
+        repo.AuditEntry(
+            at=now_us(),
+            actor=_actor(),
+            role="admin",
+            tenant=tenant,
+            action=action,
+            address="local",
+            status=0,
+            detail=detail,
+        ),
+    )
 
 
 def _parse_moment(text: str, option: str) -> int:
@@ -70,8 +90,10 @@ def _parse_moment(text: str, option: str) -> int:
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise click.BadParameter(f"'{text}' is neither a date/time (2027-01-31, 2027-01-31T12:00Z) nor a "
-                                     "duration (90d, 12h)", param_hint=option) from None
+            raise click.BadParameter(
+                f"'{text}' is neither a date/time (2027-01-31, 2027-01-31T12:00Z) nor a duration (90d, 12h)",
+                param_hint=option,
+            ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
     from calanque.devices.repository import to_us
@@ -90,10 +112,18 @@ def keys() -> None:
 
 
 _NARROWING = [
-    click.option("--usecase", "usecases", multiple=True, help="Use case of an operator (repeat for several)."),
-    click.option("--commune", "communes", multiple=True,
-                 help="Limit writes to entities and devices of this INSEE commune code (repeat for several)."),
-    click.option("--site", "sites", multiple=True, help="Limit writes to this experimentation site (repeatable)."),
+    click.option(
+        "--usecase", "usecases", multiple=True, help="Use case of an operator (repeat for several)."
+    ),
+    click.option(
+        "--commune",
+        "communes",
+        multiple=True,
+        help="Limit writes to entities and devices of this INSEE commune code (repeat for several).",
+    ),
+    click.option(
+        "--site", "sites", multiple=True, help="Limit writes to this experimentation site (repeatable)."
+    ),
 ]
 
 
@@ -106,30 +136,61 @@ def _narrowing(func: Callable[..., Any]) -> Callable[..., Any]:
 @keys.command("create")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["admin", "operator", "viewer", "partner"]), required=True)
-@click.option("--tenant", default="", show_default=True, help="NGSI-LD tenant ('' default tenant, '*' every tenant).")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["read", "write", "command", "admin"]),
-              help="Narrow the role to these scopes (repeatable; default: everything the role allows).")
+@click.option(
+    "--tenant", default="", show_default=True, help="NGSI-LD tenant ('' default tenant, '*' every tenant)."
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(["read", "write", "command", "admin"]),
+    help="Narrow the role to these scopes (repeatable; default: everything the role allows).",
+)
 @_narrowing
-@click.option("--expires", default=None, metavar="WHEN", help="Expiry: 2027-01-31, an ISO time, or 90d / 12h.")
+@click.option(
+    "--expires", default=None, metavar="WHEN", help="Expiry: 2027-01-31, an ISO time, or 90d / 12h."
+)
 @_store_options
-def keys_create(name: str, role: str, tenant: str, scopes: tuple[str, ...], usecases: tuple[str, ...],
-                communes: tuple[str, ...], sites: tuple[str, ...], expires: str | None, data_dir: Path,
-                database_url: str | None) -> None:
+def keys_create(
+    name: str,
+    role: str,
+    tenant: str,
+    scopes: tuple[str, ...],
+    usecases: tuple[str, ...],
+    communes: tuple[str, ...],
+    sites: tuple[str, ...],
+    expires: str | None,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
     """Create API key NAME and print it (shown only this once; only its digest is stored)."""
     expires_at = _parse_moment(expires, "--expires") if expires else None
     store = _open(data_dir, database_url)
     try:
         with store.session(write=True) as session:
-            key, secret = repo.create_key(session, name=name, tenant=tenant, role=role, scopes=list(scopes) or None,
-                                          usecases=list(usecases), communes=list(communes), sites=list(sites),
-                                          expires_at=expires_at, created_by=_actor(), known_usecases=_usecases())
+            key, secret = repo.create_key(
+                session,
+                name=name,
+                tenant=tenant,
+                role=role,
+                scopes=list(scopes) or None,
+                usecases=list(usecases),
+                communes=list(communes),
+                sites=list(sites),
+                expires_at=expires_at,
+                created_by=_actor(),
+                known_usecases=_usecases(),
+            )
             _audit(session, "keys create", tenant, {"key": key.id, "role": role})
     except AuthInputError as err:
         raise click.ClickException(str(err)) from err
     finally:
         store.close()
-    click.echo(f"key {key.id} '{key.name}' ({key.role}, tenant '{key.tenant}', scopes {','.join(key.scopes)}) "
-               f"created; the key, shown only now:", err=True)
+    click.echo(
+        f"key {key.id} '{key.name}' ({key.role}, tenant '{key.tenant}', scopes {','.join(key.scopes)}) "
+        f"created; the key, shown only now:",
+        err=True,
+    )
     click.echo(secret)
 
 
@@ -147,8 +208,10 @@ def keys_list(tenant: str | None, revoked: bool, data_dir: Path, database_url: s
         store.close()
     for k in found:
         state = f"revoked {_fmt(k.revoked_at)}" if k.revoked_at else f"expires {_fmt(k.expires_at)}"
-        click.echo(f"{k.id}\t{k.name}\ttenant='{k.tenant}'\t{k.role}\t{','.join(k.scopes)}\t"
-                   f"{','.join(k.usecases) or '-'}\t{state}\tlast used {_fmt(k.last_used_at)}")
+        click.echo(
+            f"{k.id}\t{k.name}\ttenant='{k.tenant}'\t{k.role}\t{','.join(k.scopes)}\t"
+            f"{','.join(k.usecases) or '-'}\t{state}\tlast used {_fmt(k.last_used_at)}"
+        )
     click.echo(f"{len(found)} keys", err=True)
 
 
@@ -202,20 +265,41 @@ def _read_password(stdin: bool) -> str:
 @users.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "operator", "viewer", "partner"]), required=True)
-@click.option("--tenant", default="", show_default=True, help="NGSI-LD tenant ('' default tenant, '*' every tenant).")
+@click.option(
+    "--tenant", default="", show_default=True, help="NGSI-LD tenant ('' default tenant, '*' every tenant)."
+)
 @_narrowing
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt."
+)
 @_store_options
-def users_create(username: str, role: str, tenant: str, usecases: tuple[str, ...], communes: tuple[str, ...],
-                 sites: tuple[str, ...], password_stdin: bool, data_dir: Path, database_url: str | None) -> None:
-    """Create local account USERNAME (the password is asked for, at least 12 characters; stored as argon2id)."""
+def users_create(
+    username: str,
+    role: str,
+    tenant: str,
+    usecases: tuple[str, ...],
+    communes: tuple[str, ...],
+    sites: tuple[str, ...],
+    password_stdin: bool,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
+    """Create local account USERNAME (password asked for: 12 characters at least; stored as argon2id)."""
     password = _read_password(password_stdin)
     store = _open(data_dir, database_url)
     try:
         with store.session(write=True) as session:
-            user = repo.create_user(session, username=username, password=password, tenant=tenant, role=role,
-                                    usecases=list(usecases), communes=list(communes), sites=list(sites),
-                                    known_usecases=_usecases())
+            user = repo.create_user(
+                session,
+                username=username,
+                password=password,
+                tenant=tenant,
+                role=role,
+                usecases=list(usecases),
+                communes=list(communes),
+                sites=list(sites),
+                known_usecases=_usecases(),
+            )
             _audit(session, "users create", tenant, {"user": username, "role": role})
     except AuthInputError as err:
         raise click.ClickException(str(err)) from err
@@ -237,14 +321,18 @@ def users_list(tenant: str | None, data_dir: Path, database_url: str | None) -> 
         store.close()
     for u in found:
         state = f"disabled {_fmt(u.disabled_at)}" if u.disabled_at else "enabled"
-        click.echo(f"{u.username}\ttenant='{u.tenant}'\t{u.role}\t{','.join(u.usecases) or '-'}\t"
-                   f"last login {_fmt(u.last_login_at)}\t{state}")
+        click.echo(
+            f"{u.username}\ttenant='{u.tenant}'\t{u.role}\t{','.join(u.usecases) or '-'}\t"
+            f"last login {_fmt(u.last_login_at)}\t{state}"
+        )
     click.echo(f"{len(found)} users", err=True)
 
 
 @users.command("password")
 @click.argument("username")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt."
+)
 @_store_options
 def users_password(username: str, password_stdin: bool, data_dir: Path, database_url: str | None) -> None:
     """Set USERNAME's password (its open sessions end)."""
@@ -287,7 +375,9 @@ def audit() -> None:
 
 
 def _audit_filters(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--actor", default=None, help="key:<id>, user:<name>, oidc:<subject>, anonymous…")(func)
+    func = click.option("--actor", default=None, help="key:<id>, user:<name>, oidc:<subject>, anonymous…")(
+        func
+    )
     func = click.option("--tenant", default=None, help="Only this tenant's entries.")(func)
     func = click.option("--until", default=None, help="Before this time (ISO 8601, UTC when no zone).")(func)
     func = click.option("--since", default=None, help="From this time (ISO 8601, UTC when no zone).")(func)
@@ -295,15 +385,25 @@ def _audit_filters(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _window(since: str | None, until: str | None) -> tuple[int | None, int | None]:
-    return (_parse_moment(since, "--since") if since else None, _parse_moment(until, "--until") if until else None)
+    return (
+        _parse_moment(since, "--since") if since else None,
+        _parse_moment(until, "--until") if until else None,
+    )
 
 
 @audit.command("list")
 @_audit_filters
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @_store_options
-def audit_list(since: str | None, until: str | None, tenant: str | None, actor: str | None, limit: int,
-               data_dir: Path, database_url: str | None) -> None:
+def audit_list(
+    since: str | None,
+    until: str | None,
+    tenant: str | None,
+    actor: str | None,
+    limit: int,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
     """Print audit entries, oldest first: time, actor, role, tenant, action, address, status."""
     start, end = _window(since, until)
     store = _open(data_dir, database_url)
@@ -314,7 +414,9 @@ def audit_list(since: str | None, until: str | None, tenant: str | None, actor: 
         store.close()
     for e in found:
         j = e.as_json()
-        click.echo(f"{j['at']}\t{e.actor}\t{e.role}\ttenant='{e.tenant}'\t{e.action}\t{e.address}\t{e.status}")
+        click.echo(
+            f"{j['at']}\t{e.actor}\t{e.role}\ttenant='{e.tenant}'\t{e.action}\t{e.address}\t{e.status}"
+        )
     click.echo(f"{len(found)} entries", err=True)
 
 
@@ -324,11 +426,24 @@ EXPORT_FIELDS = ("id", "at", "actor", "role", "tenant", "action", "address", "st
 @audit.command("export")
 @_audit_filters
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="jsonl", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="File to write (default: standard output).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
 @_store_options
-def audit_export(since: str | None, until: str | None, tenant: str | None, actor: str | None, fmt: str,
-                 output: Path | None, data_dir: Path, database_url: str | None) -> None:
+def audit_export(
+    since: str | None,
+    until: str | None,
+    tenant: str | None,
+    actor: str | None,
+    fmt: str,
+    output: Path | None,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
     """Export the audit log (or a window of it) as CSV or JSON lines, in pages of 5 000 entries."""
     from rich.progress import Progress
 
@@ -345,8 +460,15 @@ def audit_export(since: str | None, until: str | None, tenant: str | None, actor
             task = bar.add_task("exporting audit entries", total=None)
             while True:
                 with store.session() as session:
-                    page = repo.list_audit(session, tenant=tenant, actor=actor, since=start, until=end,
-                                           after_id=after, limit=5000)
+                    page = repo.list_audit(
+                        session,
+                        tenant=tenant,
+                        actor=actor,
+                        since=start,
+                        until=end,
+                        after_id=after,
+                        limit=5000,
+                    )
                 for e in page:
                     row = e.as_json()
                     if writer:

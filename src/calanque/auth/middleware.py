@@ -54,9 +54,12 @@ SECURITY_HEADERS = [
 ]
 HTML_HEADERS = [
     # Swagger UI runs its own inline bootstrap script; everything else comes from this origin.
-    (b"content-security-policy", b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                 b"style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                                 b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        b"style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
     (b"cache-control", b"no-store"),
 ]
 
@@ -90,10 +93,16 @@ class AuthState:
         self.verifier: OidcVerifier | None = None
         if settings.oidc_issuer:
             if not settings.oidc_audience:
-                raise ValueError("CALANQUE_OIDC_AUDIENCE is required with CALANQUE_OIDC_ISSUER: tokens are only "
-                                 "accepted for this platform's audience")
-            self.verifier = OidcVerifier(settings.oidc_issuer, settings.oidc_audience,
-                                         jwks_url=settings.oidc_jwks_url, claim_prefix=settings.oidc_claim_prefix)
+                raise ValueError(
+                    "CALANQUE_OIDC_AUDIENCE is required with CALANQUE_OIDC_ISSUER: tokens are only "
+                    "accepted for this platform's audience"
+                )
+            self.verifier = OidcVerifier(
+                settings.oidc_issuer,
+                settings.oidc_audience,
+                jwks_url=settings.oidc_jwks_url,
+                claim_prefix=settings.oidc_claim_prefix,
+            )
         self.per_identity = TokenBuckets(settings.rate_limit_per_minute)
         self.per_address = TokenBuckets(settings.rate_limit_anonymous_per_minute)
         self._cache: dict[str, tuple[Principal | None, float]] = {}
@@ -147,13 +156,17 @@ class AuthState:
         token = token or headers.get(b"x-api-key", b"").decode("latin-1").strip() or None
         if token:
             if token.startswith(repo.KEY_PREFIX):
-                found = self.cached("k:" + repo.digest(token), lambda: self._with_session(repo.resolve_key, token))
+                found = self.cached(
+                    "k:" + repo.digest(token), lambda: self._with_session(repo.resolve_key, token)
+                )
                 if found is None:
                     raise Unauthenticated("unknown, revoked or expired API key")
                 return found
             if self.verifier is None:
-                raise Unauthenticated("the bearer token is not a Calanque API key (clk_…) and no OpenID Connect "
-                                      "provider is configured")
+                raise Unauthenticated(
+                    "the bearer token is not a Calanque API key (clk_…) and no OpenID Connect "
+                    "provider is configured"
+                )
             try:
                 return self.verifier.verify(token)
             except InvalidToken as err:
@@ -162,8 +175,10 @@ class AuthState:
                 raise Forbidden(str(err)) from None
         session_token = _cookie(headers.get(b"cookie", b""), SESSION_COOKIE)
         if session_token:
-            found = self.cached("s:" + repo.digest(session_token),
-                                lambda: self._with_session(repo.resolve_session, session_token))
+            found = self.cached(
+                "s:" + repo.digest(session_token),
+                lambda: self._with_session(repo.resolve_session, session_token),
+            )
             if found is None and endpoint.family not in ("docs", "catalogue", "context", "login"):
                 raise Unauthenticated("the session has expired or was closed: log in again")
             return found or ANONYMOUS
@@ -173,7 +188,9 @@ class AuthState:
         with self.store.session(write=func is repo.resolve_key) as session:
             return func(session, secret)
 
-    def check_targets(self, principal: Principal, method: str, path: str, tenant: str, body: bytes) -> Refusal | None:
+    def check_targets(
+        self, principal: Principal, method: str, path: str, tenant: str, body: bytes
+    ) -> Refusal | None:
         """The target checks of a limited identity's write (blocking: reads the store)."""
         with self.store.session() as session:
             return targets.check(session, principal, method, path, tenant, body, self.usecase_types)
@@ -221,29 +238,40 @@ class AuthMiddleware:
                 if not _needs_thread(headers, endpoint):
                     principal = ANONYMOUS
                 else:  # a cached key or session costs no thread hop (the common case)
-                    principal = st.peek(headers) or await anyio.to_thread.run_sync(st.identify, headers, endpoint)
+                    principal = st.peek(headers) or await anyio.to_thread.run_sync(
+                        st.identify, headers, endpoint
+                    )
             except NgsiLdError as err:
                 principal, refusal = ANONYMOUS, err
             if refusal is None and endpoint.family != "ingest":
                 bucket = st.per_address if principal.kind == "anonymous" else st.per_identity
                 retry = bucket.take(principal.actor if principal.kind != "anonymous" else address)
                 if retry:
-                    refusal = TooManyRequests(f"more than {int(bucket.capacity)} requests a minute; retry in "
-                                              f"{retry_after(retry)} s")
+                    refusal = TooManyRequests(
+                        f"more than {int(bucket.capacity)} requests a minute; retry in {retry_after(retry)} s"
+                    )
             if refusal is None:
                 denied = decide(principal, endpoint, tenant)
-                if denied is None and principal.csrf_hash is not None and method not in READ_METHODS \
-                        and endpoint.family != "login":
+                if (
+                    denied is None
+                    and principal.csrf_hash is not None
+                    and method not in READ_METHODS
+                    and endpoint.family != "login"
+                ):
                     token = headers.get(CSRF_HEADER, b"").decode("latin-1")
                     if not repo.csrf_matches(principal, token):
-                        denied = Refusal(403, "a write with a session cookie needs the session's CSRF token in "
-                                              "the X-CSRF-Token header (from the login answer or the "
-                                              f"{CSRF_COOKIE} cookie)")
+                        denied = Refusal(
+                            403,
+                            "a write with a session cookie needs the session's CSRF token in "
+                            "the X-CSRF-Token header (from the login answer or the "
+                            f"{CSRF_COOKIE} cookie)",
+                        )
                 if denied is None and targets.needs_check(principal, endpoint):
                     body, receive = await _buffer(receive)
                     try:
-                        denied = await anyio.to_thread.run_sync(st.check_targets, principal, method, path, tenant,
-                                                                body)
+                        denied = await anyio.to_thread.run_sync(
+                            st.check_targets, principal, method, path, tenant, body
+                        )
                     except NgsiLdError as err:
                         refusal = err
                 if denied is not None:
@@ -254,6 +282,7 @@ class AuthMiddleware:
             await _problem(send, refusal, retry)
             status[0] = refusal.status
         else:
+
             async def send_with_headers(message: dict) -> None:
                 if message["type"] == "http.response.start":
                     status[0] = message["status"]
@@ -273,15 +302,26 @@ class AuthMiddleware:
             if refusal is not None:
                 detail["refused"] = refusal.detail[:300]
             detail.update(scope["state"].get("audit_detail", {}))
-            entry = repo.AuditEntry(at=now_us(), actor=principal.actor, role=principal.role, tenant=tenant,
-                                    action=f"{method} {path[:500]}", address=address, status=status[0], detail=detail)
+            entry = repo.AuditEntry(
+                at=now_us(),
+                actor=principal.actor,
+                role=principal.role,
+                tenant=tenant,
+                action=f"{method} {path[:500]}",
+                address=address,
+                status=status[0],
+                detail=detail,
+            )
             await anyio.to_thread.run_sync(st.audit, entry)
 
 
 def _needs_thread(headers: dict[bytes, bytes], endpoint: Endpoint) -> bool:
     """Whether identification may need the store or the network (else the caller is anonymous)."""
-    return endpoint.family != "ingest" and (b"authorization" in headers or b"x-api-key" in headers
-                                            or SESSION_COOKIE.encode() in headers.get(b"cookie", b""))
+    return endpoint.family != "ingest" and (
+        b"authorization" in headers
+        or b"x-api-key" in headers
+        or SESSION_COOKIE.encode() in headers.get(b"cookie", b"")
+    )
 
 
 def _audited(method: str, endpoint: Endpoint, status: int, presented: bool) -> bool:
@@ -317,8 +357,11 @@ async def _buffer(receive: Any) -> tuple[bytes, Any]:
 
 async def _problem(send: Any, err: NgsiLdError, retry: float) -> None:
     body = orjson.dumps(err.to_problem())
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               *SECURITY_HEADERS]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *SECURITY_HEADERS,
+    ]
     if err.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="calanque"'))
     if err.status == 429:
@@ -332,7 +375,9 @@ def protect(app: Any, settings: Settings, store: Store) -> Any:
     from calanque.auth.api import router
 
     if not settings.auth and not is_loopback(settings.host):
-        raise ValueError(f"authentication can only be off on a loopback address (127.0.0.1, ::1), not {settings.host}")
+        raise ValueError(
+            f"authentication can only be off on a loopback address (127.0.0.1, ::1), not {settings.host}"
+        )
     usecase_types = {uc.name: frozenset(uc.entity_types) for uc in getattr(app.state, "usecases", [])}
     state = AuthState(settings, store, usecase_types)
     app.state.auth = state
@@ -340,10 +385,21 @@ def protect(app: Any, settings: Settings, store: Store) -> Any:
     wrapped: Any = AuthMiddleware(app, state)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
-        wrapped = CORSMiddleware(wrapped, allow_origins=origins, allow_credentials=True,
-                                 allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-                                 allow_headers=["Authorization", "Content-Type", "Link", "NGSILD-Tenant",
-                                                "X-API-Key", "X-CSRF-Token", "Accept"],
-                                 expose_headers=["Link", "NGSILD-Results-Count", "Retry-After", "Location"],
-                                 max_age=600)
+        wrapped = CORSMiddleware(
+            wrapped,
+            allow_origins=origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Link",
+                "NGSILD-Tenant",
+                "X-API-Key",
+                "X-CSRF-Token",
+                "Accept",
+            ],
+            expose_headers=["Link", "NGSILD-Results-Count", "Retry-After", "Location"],
+            max_age=600,
+        )
     return wrapped

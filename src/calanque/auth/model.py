@@ -57,14 +57,21 @@ ANONYMOUS = Principal(kind="anonymous", id="", role="public", tenant="", scopes=
 NO_AUTH = Principal(kind="noauth", id="", role="admin", tenant=ALL_TENANTS, scopes=ROLE_SCOPES["admin"])
 
 
-def check_definition(role: str, tenant: str, scopes: list[str] | None, usecases: list[str],
-                     known_usecases: list[str] | None = None) -> list[str]:
+def check_definition(
+    role: str,
+    tenant: str,
+    scopes: list[str] | None,
+    usecases: list[str],
+    known_usecases: list[str] | None = None,
+) -> list[str]:
     """Validate a role/tenant/scopes/use-cases combination; return the effective scopes."""
     if role not in ROLES:
         raise AuthInputError(f"unknown role '{role[:30]}': expected one of {', '.join(ROLES)}")
     if tenant != ALL_TENANTS and tenant != "" and not _TENANT.fullmatch(tenant):
-        raise AuthInputError(f"bad tenant '{tenant[:70]}': use 1 to 64 letters, digits, '_', '-', '.', "
-                             "'' for the default tenant or '*' for every tenant")
+        raise AuthInputError(
+            f"bad tenant '{tenant[:70]}': use 1 to 64 letters, digits, '_', '-', '.', "
+            "'' for the default tenant or '*' for every tenant"
+        )
     if role == "partner" and tenant == ALL_TENANTS:
         raise AuthInputError("a partner belongs to one tenant: give its tenant, not '*'")
     if role == "operator" and not usecases:
@@ -74,7 +81,9 @@ def check_definition(role: str, tenant: str, scopes: list[str] | None, usecases:
     if known_usecases is not None:
         unknown = [u for u in usecases if u not in known_usecases]
         if unknown:
-            raise AuthInputError(f"unknown use case(s) {', '.join(unknown)}: expected {', '.join(known_usecases)}")
+            raise AuthInputError(
+                f"unknown use case(s) {', '.join(unknown)}: expected {', '.join(known_usecases)}"
+            )
     allowed = ROLE_SCOPES[role]
     if scopes is None:
         return sorted(allowed)
@@ -83,7 +92,9 @@ def check_definition(role: str, tenant: str, scopes: list[str] | None, usecases:
         raise AuthInputError(f"unknown scope(s) {', '.join(bad)}: expected {', '.join(SCOPES)}")
     beyond = [s for s in scopes if s not in allowed]
     if beyond:
-        raise AuthInputError(f"role {role} cannot have scope(s) {', '.join(beyond)}: it allows {', '.join(sorted(allowed))}")
+        raise AuthInputError(
+            f"role {role} cannot have scope(s) {', '.join(beyond)}: it allows {', '.join(sorted(allowed))}"
+        )
     if not scopes:
         raise AuthInputError("give at least one scope")
     return sorted(set(scopes))
@@ -92,7 +103,9 @@ def check_definition(role: str, tenant: str, scopes: list[str] | None, usecases:
 def check_name(name: str, what: str) -> str:
     """Validate a key or user name."""
     if not _NAME.fullmatch(name or ""):
-        raise AuthInputError(f"bad {what} '{str(name)[:64]}': use 1 to 64 letters, digits, '_', '.', '@', '-'")
+        raise AuthInputError(
+            f"bad {what} '{str(name)[:64]}': use 1 to 64 letters, digits, '_', '.', '@', '-'"
+        )
     return name
 
 

@@ -41,8 +41,15 @@ class ForbiddenToken(Exception):
 class OidcVerifier:
     """Checks bearer tokens of one issuer and turns them into principals."""
 
-    def __init__(self, issuer: str, audience: str, *, jwks_url: str | None = None, claim_prefix: str = "calanque_",
-                 timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        jwks_url: str | None = None,
+        claim_prefix: str = "calanque_",
+        timeout: float = 5.0,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.claim_prefix = claim_prefix
@@ -57,7 +64,9 @@ class OidcVerifier:
         try:
             doc = httpx.get(url, timeout=self.timeout).raise_for_status().json()
         except (httpx.HTTPError, ValueError) as err:
-            raise InvalidToken(f"the identity provider's discovery document at {url} cannot be read: {err}") from None
+            raise InvalidToken(
+                f"the identity provider's discovery document at {url} cannot be read: {err}"
+            ) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("jwks_uri"), str):
             raise InvalidToken(f"the discovery document at {url} has no jwks_uri")
         return doc["jwks_uri"]
@@ -80,7 +89,9 @@ class OidcVerifier:
                 self._refresh()
             key = self._keys.get(kid)
         if key is None:
-            raise InvalidToken(f"the token is signed with key id '{kid[:64]}', which the provider does not publish")
+            raise InvalidToken(
+                f"the token is signed with key id '{kid[:64]}', which the provider does not publish"
+            )
         return key
 
     def verify(self, token: str) -> Principal:
@@ -88,19 +99,32 @@ class OidcVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise InvalidToken("the bearer token is neither a Calanque API key nor a JSON Web Token") from None
+            raise InvalidToken(
+                "the bearer token is neither a Calanque API key nor a JSON Web Token"
+            ) from None
         alg = header.get("alg")
         if alg not in ALGORITHMS:
-            raise InvalidToken(f"token algorithm '{str(alg)[:16]}' is not accepted: use an asymmetric one "
-                               f"({', '.join(ALGORITHMS)})")
+            raise InvalidToken(
+                f"token algorithm '{str(alg)[:16]}' is not accepted: use an asymmetric one "
+                f"({', '.join(ALGORITHMS)})"
+            )
         key = self._key(str(header.get("kid") or ""))
         try:
-            claims = jwt.decode(token, key=key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
-                                leeway=LEEWAY_SECONDS, options={"require": ["exp", "iss", "aud", "sub"]})
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
         except jwt.ExpiredSignatureError:
             raise InvalidToken("the token has expired") from None
         except jwt.InvalidAudienceError:
-            raise InvalidToken(f"the token is not meant for this platform (audience must be '{self.audience}')") from None
+            raise InvalidToken(
+                f"the token is not meant for this platform (audience must be '{self.audience}')"
+            ) from None
         except jwt.InvalidIssuerError:
             raise InvalidToken(f"the token was not issued by {self.issuer}") from None
         except jwt.InvalidSignatureError:
@@ -113,8 +137,9 @@ class OidcVerifier:
         p = self.claim_prefix
         role = claims.get(p + "role")
         if role not in ROLES:
-            raise ForbiddenToken(f"the token grants no Calanque role: its '{p}role' claim must be one of "
-                                 f"{', '.join(ROLES)}")
+            raise ForbiddenToken(
+                f"the token grants no Calanque role: its '{p}role' claim must be one of {', '.join(ROLES)}"
+            )
         tenant = claims.get(p + "tenant", "")
         if not isinstance(tenant, str) or (role == "partner" and tenant == ALL_TENANTS):
             raise ForbiddenToken(f"the token's '{p}tenant' claim must name one tenant")
@@ -126,6 +151,13 @@ class OidcVerifier:
                 raise ForbiddenToken(f"the token's '{p}{name}' claim must be a list of strings")
             return tuple(value)
 
-        return Principal(kind="oidc", id=str(claims["sub"])[:128], role=role, tenant=tenant,
-                         scopes=ROLE_SCOPES[role], usecases=strings("usecases"), communes=strings("communes"),
-                         sites=strings("sites"))
+        return Principal(
+            kind="oidc",
+            id=str(claims["sub"])[:128],
+            role=role,
+            tenant=tenant,
+            scopes=ROLE_SCOPES[role],
+            usecases=strings("usecases"),
+            communes=strings("communes"),
+            sites=strings("sites"),
+        )

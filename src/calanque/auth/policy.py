@@ -39,8 +39,10 @@ ALLOWED_ROLES: dict[str, dict[str, frozenset[str]]] = {
     "usecase": {"read": STAFF},
     "devices": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
     "commands": {"read": STAFF, "command": frozenset({"admin", "operator", "partner"})},
-    "deadletters": {"read": frozenset({"admin", "operator", "partner"}),
-                    "write": frozenset({"admin", "operator", "partner"})},
+    "deadletters": {
+        "read": frozenset({"admin", "operator", "partner"}),
+        "write": frozenset({"admin", "operator", "partner"}),
+    },
     "contexts": {"read": STAFF, "admin": frozenset({"admin"})},
     "accounts": {"read": frozenset({"admin"}), "admin": frozenset({"admin"})},
     "audit": {"read": frozenset({"admin"})},
@@ -81,7 +83,7 @@ def classify(method: str, path: str, usecases: frozenset[str]) -> Endpoint:
         return Endpoint("ngsi-ld", "read" if read or path.rstrip("/") in _READ_POSTS else "write")
     if not path.startswith("/api/v1/"):
         return Endpoint("other", "read" if read else "write")
-    head = path[len("/api/v1/"):].split("/", 1)[0]
+    head = path[len("/api/v1/") :].split("/", 1)[0]
     if path in ("/api/v1/auth/login", "/api/v1/auth/logout"):
         return Endpoint("login", "read")
     if path == "/api/v1/auth/me":
@@ -115,27 +117,45 @@ def decide(principal: Principal, endpoint: Endpoint, tenant: str) -> Refusal | N
     if family == "ingest":
         return None  # integration keys, checked by the ingestion endpoints themselves
     if principal.kind == "anonymous":
-        return Refusal(401, "authentication required: send an API key (Authorization: Bearer clk_…), an "
-                            "OpenID Connect token, or log in at POST /api/v1/auth/login")
+        return Refusal(
+            401,
+            "authentication required: send an API key (Authorization: Bearer clk_…), an "
+            "OpenID Connect token, or log in at POST /api/v1/auth/login",
+        )
     roles = ALLOWED_ROLES.get(family, {}).get(action)
     if roles is None or principal.role not in roles:
         what = "read" if action == "read" else "change"
         return Refusal(403, f"role {principal.role} may not {what} {_FAMILY_NAMES.get(family, family)}")
     if action not in principal.scopes:
-        return Refusal(403, f"this {principal.kind} lacks the '{action}' scope (it has: "
-                            f"{', '.join(sorted(principal.scopes)) or 'none'})")
-    if (family in PLATFORM_ONLY or (family == "contexts" and action != "read")) and principal.tenant != ALL_TENANTS:
+        return Refusal(
+            403,
+            f"this {principal.kind} lacks the '{action}' scope (it has: "
+            f"{', '.join(sorted(principal.scopes)) or 'none'})",
+        )
+    if (
+        family in PLATFORM_ONLY or (family == "contexts" and action != "read")
+    ) and principal.tenant != ALL_TENANTS:
         return Refusal(403, f"only an admin of every tenant may use {_FAMILY_NAMES.get(family, family)}")
     if family in TENANT_SCOPED and not principal.may_use_tenant(tenant):
-        return Refusal(403, f"this {principal.kind} belongs to tenant '{principal.tenant}', not "
-                            f"'{tenant}' (NGSILD-Tenant)")
+        return Refusal(
+            403,
+            f"this {principal.kind} belongs to tenant '{principal.tenant}', not '{tenant}' (NGSILD-Tenant)",
+        )
     return None
 
 
 _FAMILY_NAMES = {
-    "me": "its identity", "ngsi-ld": "NGSI-LD entities", "usecase": "use-case indicators",
-    "devices": "the device registry", "commands": "commands", "deadletters": "dead letters",
-    "contexts": "the @context store", "accounts": "keys and users", "audit": "the audit log",
-    "integrations": "integrations", "other": "this endpoint", "docs": "the documentation",
+    "me": "its identity",
+    "ngsi-ld": "NGSI-LD entities",
+    "usecase": "use-case indicators",
+    "devices": "the device registry",
+    "commands": "commands",
+    "deadletters": "dead letters",
+    "contexts": "the @context store",
+    "accounts": "keys and users",
+    "audit": "the audit log",
+    "integrations": "integrations",
+    "other": "this endpoint",
+    "docs": "the documentation",
     "catalogue": "the use-case list",
 }

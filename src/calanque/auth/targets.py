@@ -37,12 +37,22 @@ class Target:
 
 def needs_check(principal: Principal, endpoint: Endpoint) -> bool:
     """Whether this write must be checked against its targets."""
-    return (endpoint.family in ("ngsi-ld", "devices", "commands") and endpoint.action in ("write", "command")
-            and (principal.role == "operator" or bool(principal.communes) or bool(principal.sites)))
+    return (
+        endpoint.family in ("ngsi-ld", "devices", "commands")
+        and endpoint.action in ("write", "command")
+        and (principal.role == "operator" or bool(principal.communes) or bool(principal.sites))
+    )
 
 
-def check(session: Session, principal: Principal, method: str, path: str, tenant: str, body: bytes,
-          usecase_types: dict[str, frozenset[str]]) -> Refusal | None:
+def check(
+    session: Session,
+    principal: Principal,
+    method: str,
+    path: str,
+    tenant: str,
+    body: bytes,
+    usecase_types: dict[str, frozenset[str]],
+) -> Refusal | None:
     """None when every target of the write is within the principal's reach, else the refusal."""
     try:
         targets = _targets(session, method, path, tenant, body)
@@ -53,14 +63,23 @@ def check(session: Session, principal: Principal, method: str, path: str, tenant
         allowed = frozenset().union(*(usecase_types.get(u, frozenset()) for u in principal.usecases))
     for t in targets:
         if allowed is not None and not (t.types & allowed):
-            return Refusal(403, f"{t.label} (type {', '.join(sorted(t.types)) or 'unknown'}) is outside the use "
-                                f"cases of this operator ({', '.join(principal.usecases)})")
+            return Refusal(
+                403,
+                f"{t.label} (type {', '.join(sorted(t.types)) or 'unknown'}) is outside the use "
+                f"cases of this operator ({', '.join(principal.usecases)})",
+            )
         if principal.communes and t.commune not in principal.communes:
-            return Refusal(403, f"{t.label} is in commune {t.commune or '(none given)'}; this {principal.kind} "
-                                f"may change only communes {', '.join(principal.communes)}")
+            return Refusal(
+                403,
+                f"{t.label} is in commune {t.commune or '(none given)'}; this {principal.kind} "
+                f"may change only communes {', '.join(principal.communes)}",
+            )
         if principal.sites and t.site not in principal.sites:
-            return Refusal(403, f"{t.label} is on site {t.site or '(none given)'}; this {principal.kind} may "
-                                f"change only sites {', '.join(principal.sites)}")
+            return Refusal(
+                403,
+                f"{t.label} is on site {t.site or '(none given)'}; this {principal.kind} may "
+                f"change only sites {', '.join(principal.sites)}",
+            )
     return None
 
 
@@ -123,7 +142,9 @@ def _ngsild_targets(session: Session, method: str, path: str, tenant: str, body:
         doc = _json(body) if body and method in ("PUT", "PATCH", "POST") else None
         if isinstance(doc, dict) and not path.endswith("/attrs") and "/attrs/" not in path:
             found.append(_body_target(doc, fallback=found[0] if found else None))
-        elif isinstance(doc, dict) and (_attr(doc, "municipalityCode") is not None or _attr(doc, "site") is not None):
+        elif isinstance(doc, dict) and (
+            _attr(doc, "municipalityCode") is not None or _attr(doc, "site") is not None
+        ):
             found.append(_body_target(doc, fallback=found[0] if found else None))
         return found
     raise _Unknown(f"{method} {path} is not an entity write it can check")
@@ -174,8 +195,11 @@ def _stored(session: Session, tenant: str, entity_id: Any, *, temporal: bool = F
                 return str(v) if v is not None else None
         return None
 
-    return [Target(f"entity {entity_id[:120]}", _types(doc.get("type", [])), value("municipalityCode"),
-                   value("site"))]
+    return [
+        Target(
+            f"entity {entity_id[:120]}", _types(doc.get("type", [])), value("municipalityCode"), value("site")
+        )
+    ]
 
 
 def _device_targets(session: Session, method: str, path: str, tenant: str, body: bytes) -> list[Target]:
@@ -186,18 +210,22 @@ def _device_targets(session: Session, method: str, path: str, tenant: str, body:
     if m:
         device = get_device(session, tenant, m.group(1))
         if device is not None:
-            found.append(Target(f"device {device.id}", _types(device.entity_type), device.commune, device.site))
+            found.append(
+                Target(f"device {device.id}", _types(device.entity_type), device.commune, device.site)
+            )
     elif path.rstrip("/") != "/api/v1/devices":
         raise _Unknown(f"{method} {path} is not a device write it can check")
     doc = _json(body) if method in ("POST", "PATCH", "PUT") else None
     if isinstance(doc, dict):
         base = found[0] if found else None
-        found.append(Target(
-            f"device {str(doc.get('id') or (base.label if base else '(new)'))[:120]}",
-            _types(doc["entityType"]) if "entityType" in doc else (base.types if base else frozenset()),
-            doc.get("commune") if "commune" in doc else (base.commune if base else None),
-            doc.get("site") if "site" in doc else (base.site if base else None),
-        ))
+        found.append(
+            Target(
+                f"device {str(doc.get('id') or (base.label if base else '(new)'))[:120]}",
+                _types(doc["entityType"]) if "entityType" in doc else (base.types if base else frozenset()),
+                doc.get("commune") if "commune" in doc else (base.commune if base else None),
+                doc.get("site") if "site" in doc else (base.site if base else None),
+            )
+        )
     return found
 
 
@@ -208,8 +236,11 @@ def _command_targets(session: Session, tenant: str, doc: Any) -> list[Target]:
         raise _Unknown("the command body is not an object")
     if isinstance(doc.get("device"), str):
         device = get_device(session, tenant, doc["device"])
-        return [Target(f"device {device.id}", _types(device.entity_type), device.commune, device.site)] \
-            if device else []
+        return (
+            [Target(f"device {device.id}", _types(device.entity_type), device.commune, device.site)]
+            if device
+            else []
+        )
     for member in ("entity", "group"):
         if isinstance(doc.get(member), str):
             return _stored(session, tenant, doc[member])
