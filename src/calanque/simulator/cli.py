@@ -110,6 +110,9 @@ def simulate_command() -> click.Command:
                   help="Integration key sent as X-Calanque-Key with HTTP ingestion (create one with POST "
                        "/api/v1/integrations). KEY alone serves every kind; chirpstack=KEY, tts=KEY, http=KEY "
                        "per kind. Repeatable; environment: CALANQUE_SIMULATE_KEY (space-separated).")
+    @click.option("--api-key", default=None, envvar="CALANQUE_API_KEY", metavar="KEY",
+                  help="Platform API key (clk_…, admin or operator role) used to provision the fleet when the "
+                       "platform has authentication on; environment: CALANQUE_API_KEY.")
     @click.option("--tenant", default="", show_default=True,
                   help="NGSI-LD tenant of the fleet (empty: the default tenant).")
     @click.option("--noise", type=click.IntRange(0), default=defaults.noise, show_default=True,
@@ -173,7 +176,7 @@ def simulate_command() -> click.Command:
     @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
                   help="Messages in flight at once.")
     def simulate(target: str | None, mqtt: str | None, network: str, transport: str, keys: tuple[str, ...],
-                 tenant: str, noise: int, containers: int, rivers: int, water_quality: int, bikes: int,
+                 api_key: str | None, tenant: str, noise: int, containers: int, rivers: int, water_quality: int, bikes: int,
                  pedestrians: int, streetlights: int, lights_per_group: int, scale: float, seed: int,
                  speed: float | None, start: str | None, end: str | None, rate: float | None,
                  duration: str | None, provision: bool | None, flood_at: str | None,
@@ -212,6 +215,7 @@ def simulate_command() -> click.Command:
                 keys=key_map, start=start_at, end=end_at, speed=speed, rate=rate, duration=wall, floods=floods,
                 tts_tenant=tts_tenant, topic_pattern=topic_pattern,
                 paths=IngestPaths(chirpstack_path, tts_path, http_path), concurrency=concurrency,
+                api_key=api_key,
             ))
         except ValueError as err:
             raise click.UsageError(str(err)) from err

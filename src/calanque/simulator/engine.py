@@ -119,6 +119,7 @@ class SimulatorConfig:
     concurrency: int = 8
     max_consecutive_errors: int = 200
     mqtt_client_id: str | None = None
+    api_key: str | None = None  # platform API key for provisioning when authentication is on
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,8 @@ class Simulator:
         """Upsert the fleet's entities and device records into the target platform."""
         if self.config.target is None:
             raise ValueError("provisioning needs the Calanque URL (target)")
-        return provision(self._fleet, self.config.target, tenant=self.config.tenant, progress=progress)
+        return provision(self._fleet, self.config.target, tenant=self.config.tenant, progress=progress,
+                         api_key=self.config.api_key)
 
     # --- running -------------------------------------------------------------------------------
     def stats(self) -> SimStats:

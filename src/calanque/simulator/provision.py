@@ -226,8 +226,12 @@ def provision(
     timeout: float = 30.0,
     progress: Callable[[str, int], None] | None = None,
     client: httpx.Client | None = None,
+    api_key: str | None = None,
 ) -> ProvisionReport:
     """Upsert the fleet's entities and register its devices in the Calanque at ``base_url``.
+
+    ``api_key`` (a ``clk_…`` key of an admin or operator) authenticates against a platform with
+    authentication on; the demo and ``serve --no-auth`` need none.
 
     ``progress(step, n)`` is called after each batch with "entities" or "devices" and how many
     were done. Raises ProvisionError when the platform cannot be reached or answers an
@@ -238,6 +242,8 @@ def provision(
     headers = {"Content-Type": "application/json"}
     if tenant:
         headers["NGSILD-Tenant"] = tenant
+    if api_key:
+        headers["X-API-Key"] = api_key
     own = client is None
     http = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
     report = ProvisionReport()
