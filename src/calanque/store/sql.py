@@ -341,7 +341,7 @@ class SqlSession(Session):
             self._exec(f"DELETE FROM entities WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
         return list(seqs)
 
-    def _where(self, tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
+    def _where(self, tenant: str, query: EntityQuery, *, candidates_clause: bool = True) -> tuple[str, list[Any]]:
         clauses = ["e.tenant = ?"]
         params: list[Any] = [tenant]
         if query.ids is not None:
@@ -383,19 +383,33 @@ class SqlSession(Session):
             # Predicates come from the q and type compilers with the dialect's own placeholders.
             clauses.append(f"({pred.sql})")
             params += pred.params
-        if query.candidates is not None:
+        if query.candidates is not None and candidates_clause:
             clauses.append(f"e.seq IN ({query.candidates.sql})")
             params += query.candidates.params
         return " AND ".join(clauses), params
 
-    def query_entities(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
-        """Run a query; return a page of entities and, when asked, the total count."""
+    def _from(self, tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
+        """FROM and WHERE of an entity query, with their parameters.
+
+        On SQLite, candidates are joined first with CROSS JOIN, which fixes the join order: without
+        table statistics its planner may otherwise scan every entity in seq order (to avoid sorting
+        the page) and test each against the candidate list.
+        """
+        if self.dialect == "sqlite" and query.candidates is not None:
+            where, params = self._where(tenant, query, candidates_clause=False)
+            return (f"({query.candidates.sql}) c CROSS JOIN entities e WHERE e.seq = c.entity_seq AND {where}",
+                    [*query.candidates.params, *params])
         where, params = self._where(tenant, query)
         if self.dialect == "postgres":
             # The predicates already use %s; translate only the fragments written here.
             where = self._translate_where(tenant, query)
+        return f"entities e WHERE {where}", params
+
+    def query_entities(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
+        """Run a query; return a page of entities and, when asked, the total count."""
+        source, params = self._from(tenant, query)
         if query.post_filter is not None:
-            rows = self.conn.execute(f"SELECT e.doc FROM entities e WHERE {where} ORDER BY e.seq", params)
+            rows = self.conn.execute(f"SELECT e.doc FROM {source} ORDER BY e.seq", params)
             matched = [doc for doc in (self._load(r[0]) for r in rows) if query.post_filter(doc)]
             count = len(matched) if query.count else None
             return matched[query.offset : query.offset + query.limit], count
@@ -404,14 +418,14 @@ class SqlSession(Session):
             page = [
                 self._load(r[0])
                 for r in self.conn.execute(
-                    f"SELECT e.doc FROM entities e WHERE {where} ORDER BY e.seq LIMIT {int(query.limit)} "
+                    f"SELECT e.doc FROM {source} ORDER BY e.seq LIMIT {int(query.limit)} "
                     f"OFFSET {int(query.offset)}",
                     params,
                 ).fetchall()
             ]
         count = None
         if query.count:
-            count = self.conn.execute(f"SELECT count(*) FROM entities e WHERE {where}", params).fetchone()[0]
+            count = self.conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
         return page, count
 
     def _translate_where(self, tenant: str, query: EntityQuery) -> str:
