@@ -354,3 +354,12 @@ def test_fuzz_random_query_strings(api: httpx.Client, reference: dict, q: str, t
     assert_not_server_error(api.get("/entities", params={
         "type": "T", "geometry": geometry, "georel": georel, "coordinates": coordinates}))
     assert_not_server_error(api.get("/temporal/entities", params={"type": type_ or "T", "q": q}))
+
+
+def test_nul_in_a_query_parameter_is_a_bad_request(api: httpx.Client) -> None:
+    """A NUL character (which PostgreSQL text cannot hold) is refused with 400 naming the parameter."""
+    for params in ({"type": "\x00", "q": "A"}, {"type": "T", "idPattern": "a\x00"}, {"type": "T", "attrs": "x\x00"}):
+        response = api.get("/entities", params=params)
+        assert response.status_code == 400, (params, response.text)
+        name = next(k for k, v in params.items() if "\x00" in v)
+        assert f"'{name}'" in response.json()["detail"]

@@ -92,6 +92,9 @@ def build_query(
         raise InvalidRequest(
             f"unknown query parameter(s): {', '.join(sorted(unknown))}; see the NGSI-LD Query Entities operation"
         )
+    for key, value in params.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise BadRequestData(f"query parameter '{key}' contains a NUL character at position {value.index(chr(0))}")
     query = EntityQuery()
     ids = _names(params.get("id"))
     if ids is not None:
