@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from fastapi import Request
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import parse_ts
@@ -20,6 +22,12 @@ from calanque.ngsild.errors import BadRequestData, InvalidRequest, NonexistentTe
 from calanque.store.base import Store
 
 DEFAULT_MAX_PERIOD = timedelta(days=400)
+
+
+class CamelModel(BaseModel):
+    """Base of use-case response models: snake_case attributes, camelCase JSON."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 @lru_cache(maxsize=4096)

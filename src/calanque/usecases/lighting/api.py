@@ -13,14 +13,13 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from calanque.store.base import HistoryQuery, Session
-from calanque.usecases.common import from_us, max_period_of, parse_window, store_of, term_iri, to_us
+from calanque.usecases.common import CamelModel, from_us, max_period_of, parse_window, store_of, term_iri, to_us
 from calanque.usecases.lighting.assets import Fleet, Group, Light, load_fleet
 from calanque.usecases.lighting.energy import (
     LightEnergy,
@@ -40,27 +39,21 @@ Series = list[tuple[datetime, float]]
 CARRY_IN = timedelta(days=1)
 
 
-class _Out(BaseModel):
-    """camelCase JSON."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class Point(_Out):
+class Point(CamelModel):
     """A WGS84 position."""
 
     lon: float
     lat: float
 
 
-class SwitchOut(_Out):
+class SwitchOut(CamelModel):
     """From ``time`` on, the lights run at ``level`` (0 = off, 1 = full power)."""
 
     time: datetime
     level: float
 
 
-class GroupScheduleOut(_Out):
+class GroupScheduleOut(CamelModel):
     """One group's switching times and dimming levels for the night starting on ``date``."""
 
     id: str
@@ -77,7 +70,7 @@ class GroupScheduleOut(_Out):
     switches: list[SwitchOut]
 
 
-class ScheduleOut(_Out):
+class ScheduleOut(CamelModel):
     """Schedules of the night starting on ``date`` (local time)."""
 
     date: date
@@ -86,7 +79,7 @@ class ScheduleOut(_Out):
     skipped: list[SkippedOut]
 
 
-class FaultOut(_Out):
+class FaultOut(CamelModel):
     """One fault of one light."""
 
     id: str
@@ -98,14 +91,14 @@ class FaultOut(_Out):
     source: str
 
 
-class SkippedOut(_Out):
+class SkippedOut(CamelModel):
     """An asset left out of an answer, and why (its stored data cannot be used)."""
 
     id: str
     reason: str
 
 
-class FaultsOut(_Out):
+class FaultsOut(CamelModel):
     """Faults of the lights over a period (open ones: still going on at ``to``)."""
 
     from_: datetime = Field(alias="from")
@@ -117,7 +110,7 @@ class FaultsOut(_Out):
     skipped: list[SkippedOut]
 
 
-class EnergyOut(_Out):
+class EnergyOut(CamelModel):
     """Energy of a light, a group, a cabinet or the whole set over the period."""
 
     id: str
@@ -144,7 +137,7 @@ class CabinetEnergyOut(EnergyOut):
     metered_kwh: float | None
 
 
-class EnergyReportOut(_Out):
+class EnergyReportOut(CamelModel):
     """Energy per light, group and cabinet against the full-power baseline (nominal power × hours on)."""
 
     from_: datetime = Field(alias="from")

@@ -12,14 +12,13 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from calanque.store.base import HistoryQuery, Session
-from calanque.usecases.common import from_us, load_entity, max_period_of, parse_window, store_of, term_iri, to_us
+from calanque.usecases.common import CamelModel, from_us, load_entity, max_period_of, parse_window, store_of, term_iri, to_us
 from calanque.usecases.waste.containers import (
     Container,
     Geometry,
@@ -48,13 +47,7 @@ DEFAULT_INCIDENT_WINDOW = timedelta(days=7)
 STATUS_CARRY_IN = timedelta(days=31)
 
 
-class _Out(BaseModel):
-    """camelCase JSON."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class ForecastOut(_Out):
+class ForecastOut(CamelModel):
     """A container's fill forecast."""
 
     id: str
@@ -71,14 +64,14 @@ class ForecastOut(_Out):
     source: str
 
 
-class Point(_Out):
+class Point(CamelModel):
     """A WGS84 position."""
 
     lon: float
     lat: float
 
 
-class StopOut(_Out):
+class StopOut(CamelModel):
     """One stop of a collection round."""
 
     order: int
@@ -94,7 +87,7 @@ class StopOut(_Out):
     predicted_fill_at_next_collection: float
 
 
-class UnroutedOut(_Out):
+class UnroutedOut(CamelModel):
     """A container to collect that has no location to route to."""
 
     id: str
@@ -102,7 +95,7 @@ class UnroutedOut(_Out):
     predicted_fill_at_next_collection: float
 
 
-class PlanOut(_Out):
+class PlanOut(CamelModel):
     """The collection plan of one waste kind on one day."""
 
     date: date
@@ -122,7 +115,7 @@ class PlanOut(_Out):
     without_data: list[str]
 
 
-class IncidentOut(_Out):
+class IncidentOut(CamelModel):
     """One incident on a container."""
 
     id: str
@@ -132,7 +125,7 @@ class IncidentOut(_Out):
     detail: str
 
 
-class IncidentsOut(_Out):
+class IncidentsOut(CamelModel):
     """Incidents found in a period."""
 
     from_: datetime = Field(alias="from")
