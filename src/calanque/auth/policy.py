@@ -10,7 +10,7 @@ so an endpoint added later is closed until this table opens it.
 | ingest | /api/v1/ingest/… | integration key (checked by the endpoint) | |
 | me | GET /api/v1/auth/me | any identity | - |
 | ngsi-ld | /ngsi-ld/v1/… | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
-| usecase | /api/v1/<use case>/… | admin, operator, viewer, partner | - |
+| usecase | /api/v1/<use case>/… | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
 | devices | /api/v1/devices | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
 | commands | /api/v1/commands | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
 | deadletters | /api/v1/deadletters | admin, operator, partner | admin, operator, partner |
@@ -36,7 +36,7 @@ TENANT_SCOPED = frozenset({"ngsi-ld", "usecase", "devices", "commands", "deadlet
 ALLOWED_ROLES: dict[str, dict[str, frozenset[str]]] = {
     "me": {"read": STAFF},
     "ngsi-ld": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
-    "usecase": {"read": STAFF},
+    "usecase": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
     "devices": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
     "commands": {"read": STAFF, "command": frozenset({"admin", "operator", "partner"})},
     "deadletters": {
@@ -136,6 +136,9 @@ def decide(principal: Principal, endpoint: Endpoint, tenant: str) -> Refusal | N
         family in PLATFORM_ONLY or (family == "contexts" and action != "read")
     ) and principal.tenant != ALL_TENANTS:
         return Refusal(403, f"only an admin of every tenant may use {_FAMILY_NAMES.get(family, family)}")
+    if (family == "usecase" and action != "read" and principal.role == "operator"
+            and endpoint.usecase not in principal.usecases):
+        return Refusal(403, f"this operator works on {', '.join(principal.usecases)}, not {endpoint.usecase}")
     if family in TENANT_SCOPED and not principal.may_use_tenant(tenant):
         return Refusal(
             403,
