@@ -38,7 +38,8 @@ def _fresh_keys(store) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 def _start_server(app: object, host: str, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     """Run uvicorn in a thread and wait until it listens; ClickException if it cannot start."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=3))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # Ctrl-C belongs to the demo
     thread = threading.Thread(target=server.run, name="calanque-api", daemon=True)
     thread.start()
@@ -98,5 +99,5 @@ def run_demo(*, host: str, port: int, data_dir: Path, backfill: str, speed: floa
             console.print(f"[red]{stats.fatal}[/red]")
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=5)
         store.close()

@@ -305,8 +305,7 @@ def run_with_progress(console: Console, sim: Simulator) -> SimStats:
                 time.sleep(0.2)
         except KeyboardInterrupt:
             console.print("stopping…")
-            sim.stop()
-        stats = sim.stop()
+        stats = sim.stop(timeout=5.0)  # in-flight sends get 5 s; Ctrl-C must not hang
         _draw(bar, task, stats)
     if stats.fatal and not stats.sent and not stats.uplinks:
         raise click.ClickException(stats.fatal)
