@@ -89,6 +89,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(devices_router)
     _mount_usecases(app, settings)
     _mount_ingestion(app, settings, store)
+    from calanque.web.app import mount_web  # the web UI: pages, map data, live changes, static files
+
+    mount_web(app, settings)
     from calanque.auth.middleware import protect  # identities, roles, tenants, rate limits, audit
 
     return BodySizeLimit(protect(app, settings, store), settings.max_body_bytes)

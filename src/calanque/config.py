@@ -44,6 +44,13 @@ class Settings(BaseSettings):
                                                  "client address (per process)")
     login_max_failures: int = Field(default=5, description="failed logins per user name or address per 15 minutes")
     session_hours: float = Field(default=8.0, description="lifetime of a browser session")
+    # web UI (calanque.web)
+    map_tile_url: str = Field(default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                              description="map tile URL template ({z}/{x}/{y}, optional {s}); '' for no tiles")
+    map_tile_attribution: str = Field(default="© OpenStreetMap contributors",
+                                      description="attribution shown on the map for its tiles")
+    territory_geojson: Path | None = Field(default=None, description="GeoJSON FeatureCollection of the commune "
+                                           "outlines (e.g. from IGN ADMIN EXPRESS), properties 'code' and 'name'")
 
     def public_base_url(self) -> str:
         """The base URL clients reach this server at."""

@@ -34,7 +34,7 @@ from calanque.auth import repository as repo
 from calanque.auth import targets
 from calanque.auth.model import ANONYMOUS, NO_AUTH, Principal, is_loopback, now_us
 from calanque.auth.oidc import ForbiddenToken, InvalidToken, OidcVerifier
-from calanque.auth.policy import READ_METHODS, Endpoint, Refusal, classify, decide
+from calanque.auth.policy import PUBLIC_FAMILIES, READ_METHODS, Endpoint, Refusal, classify, decide
 from calanque.auth.ratelimit import TokenBuckets, retry_after
 from calanque.config import Settings
 from calanque.ngsild.errors import NgsiLdError
@@ -179,7 +179,7 @@ class AuthState:
                 "s:" + repo.digest(session_token),
                 lambda: self._with_session(repo.resolve_session, session_token),
             )
-            if found is None and endpoint.family not in ("docs", "catalogue", "context", "login"):
+            if found is None and endpoint.family not in PUBLIC_FAMILIES:
                 raise Unauthenticated("the session has expired or was closed: log in again")
             return found or ANONYMOUS
         return ANONYMOUS
@@ -278,7 +278,10 @@ class AuthMiddleware:
                     refusal = (Unauthenticated if denied.status == 401 else Forbidden)(denied.detail)
         scope.setdefault("state", {})["principal"] = principal
         status = [0]
-        if refusal is not None:
+        if refusal is not None and refusal.status == 401 and endpoint.family == "staff-pages" and method == "GET":
+            await _to_login(send, scope)  # a browser without a (valid) session goes to the login page
+            status[0] = 303
+        elif refusal is not None:
             await _problem(send, refusal, retry)
             status[0] = refusal.status
         else:
@@ -287,9 +290,11 @@ class AuthMiddleware:
                 if message["type"] == "http.response.start":
                     status[0] = message["status"]
                     extra = list(SECURITY_HEADERS)
+                    names = {name for name, _ in message.get("headers", [])}
                     for name, value in message.get("headers", []):
                         if name == b"content-type" and value.startswith(b"text/html"):
-                            extra += HTML_HEADERS
+                            # pages that set their own (stricter) policy keep it: the web UI's pages
+                            extra += [h for h in HTML_HEADERS if h[0] not in names]
                     message = {**message, "headers": [*message.get("headers", []), *extra]}
                 await send(message)
 
@@ -353,6 +358,20 @@ async def _buffer(receive: Any) -> tuple[bytes, Any]:
         return await receive()
 
     return body, replay
+
+
+async def _to_login(send: Any, scope: dict) -> None:
+    """Redirect (303) a browser asking for a staff page without a session to /login?next=<the page>."""
+    from urllib.parse import quote
+
+    target = scope["path"]
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    location = "/login?next=" + quote(target, safe="")
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), (b"cache-control", b"no-store"),
+               *SECURITY_HEADERS]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _problem(send: Any, err: NgsiLdError, retry: float) -> None:

@@ -7,6 +7,10 @@ so an endpoint added later is closed until this table opens it.
 |---|---|---|---|
 | docs, catalogue, context | /docs, /openapi.json, GET /api/v1/usecases, GET one @context | anyone | - |
 | login | POST /api/v1/auth/login, /logout | anyone | - |
+| public pages | /login, /public…, /_static/ui/… (the UI's own files and vendored libraries) | anyone | - |
+| territory | GET /api/v1/territory (commune outlines) | anyone | - |
+| staff pages | /, /usecases…, /entities…, /devices… (web UI pages; anonymous browsers are redirected to /login) | admin, operator, viewer, partner | - |
+| overview | GET /api/v1/map, /api/v1/live (map data, live changes; the endpoint checks the tenant) | admin, operator, viewer, partner | - |
 | ingest | /api/v1/ingest/… | integration key (checked by the endpoint) | |
 | me | GET /api/v1/auth/me | any identity | - |
 | ngsi-ld | /ngsi-ld/v1/… | admin, operator, viewer, partner | admin, partner, operator (own use cases) |
@@ -31,10 +35,15 @@ from calanque.auth.model import ALL_TENANTS, Principal
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STAFF = frozenset({"admin", "operator", "viewer", "partner"})
-PUBLIC_FAMILIES = frozenset({"docs", "catalogue", "context", "login"})
+PUBLIC_FAMILIES = frozenset({"docs", "catalogue", "context", "login", "public-pages", "territory"})
+# Web UI pages for staff: "/" and the paths under these prefixes (calanque.web).
+UI_PAGE_PREFIXES = ("/usecases", "/entities", "/devices")
+UI_PUBLIC_PREFIXES = ("/public",)
 TENANT_SCOPED = frozenset({"ngsi-ld", "usecase", "devices", "commands", "deadletters"})
 ALLOWED_ROLES: dict[str, dict[str, frozenset[str]]] = {
     "me": {"read": STAFF},
+    "staff-pages": {"read": STAFF},
+    "overview": {"read": STAFF},
     "ngsi-ld": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
     "usecase": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
     "devices": {"read": STAFF, "write": frozenset({"admin", "operator", "partner"})},
@@ -75,6 +84,10 @@ def classify(method: str, path: str, usecases: frozenset[str]) -> Endpoint:
     read = method in READ_METHODS
     if path in ("/docs", "/openapi.json") or path.startswith("/_static/"):
         return Endpoint("docs", "read" if read else "write")
+    if path == "/" or _under(path, UI_PAGE_PREFIXES):
+        return Endpoint("staff-pages", "read" if read else "write")
+    if path == "/login" or _under(path, UI_PUBLIC_PREFIXES):
+        return Endpoint("public-pages", "read" if read else "write")
     if path.startswith("/ngsi-ld/v1/"):
         if path.startswith("/ngsi-ld/v1/jsonldContexts"):
             if read and path.startswith("/ngsi-ld/v1/jsonldContexts/"):
@@ -90,6 +103,10 @@ def classify(method: str, path: str, usecases: frozenset[str]) -> Endpoint:
         return Endpoint("me", "read" if read else "write")
     if head == "auth":
         return Endpoint("accounts", "read" if read else "admin")
+    if path in ("/api/v1/map", "/api/v1/live"):
+        return Endpoint("overview", "read" if read else "write")
+    if path == "/api/v1/territory":
+        return Endpoint("territory", "read" if read else "write")
     if head == "audit":
         return Endpoint("audit", "read" if read else "write")
     if head == "ingest":
@@ -107,6 +124,11 @@ def classify(method: str, path: str, usecases: frozenset[str]) -> Endpoint:
     if head in usecases:
         return Endpoint("usecase", "read" if read else "write", usecase=head)
     return Endpoint("other", "read" if read else "write")
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether a path is one of the prefixes or below one of them."""
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
 def decide(principal: Principal, endpoint: Endpoint, tenant: str) -> Refusal | None:
@@ -161,4 +183,8 @@ _FAMILY_NAMES = {
     "other": "this endpoint",
     "docs": "the documentation",
     "catalogue": "the use-case list",
+    "staff-pages": "the staff pages",
+    "public-pages": "the public pages",
+    "overview": "the map and live changes",
+    "territory": "the commune outlines",
 }
