@@ -77,6 +77,35 @@ class Enrichment:
 
 Enricher = Callable[[Enrichment], dict[str, list[dict]]]
 
+# Levels of an asset on the department home map, each drawn in its own colour by the web UI.
+MAP_LEVELS = ("ok", "info", "warn", "high", "bad", "off", "silent", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class MapState:
+    """How one asset shows on the department home map and whether it needs attention today.
+
+    ``label`` is an English message with ``{name}`` placeholders filled from ``params`` (the web UI
+    translates it, so add it to the UI catalogues); ``level`` is one of MAP_LEVELS.
+    """
+
+    level: str
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+    attention: bool = False
+
+
+@dataclass(slots=True)
+class MapContext:
+    """What a map-state hook may use besides the entity: the tenant, the time, and a read session."""
+
+    tenant: str
+    now: datetime
+    session: Any  # a calanque.store.base.Session open for reading (history, related entities)
+
+
+MapStateHook = Callable[[dict, MapContext], MapState | None]
+
 
 @dataclass(frozen=True, slots=True)
 class UseCase:
@@ -93,6 +122,8 @@ class UseCase:
     router: Callable[[], Any] | None = None  # returns a FastAPI APIRouter, mounted at /api/v1/<name>
     enrich: Enricher | None = None  # ingestion-time derivations for uplinks feeding its entity types
     cli: Any = None  # a click.Group, mounted as `calanque <name> …` (imports, exports, reports)
+    # the state of one canonical entity of its types on the home map (None: not an asset to draw)
+    map_state: MapStateHook | None = None
     source: str = field(default="builtin", compare=False)
 
     def describe(self) -> dict[str, Any]:
