@@ -134,7 +134,7 @@ def devices_import(csv_file: Path, data_dir: Path, database_url: str | None, ten
     """Provision devices in bulk from a CSV file."""
     from rich.progress import Progress
 
-    from calanque.devices.importer import ImportFileError, import_devices, read_csv
+    from calanque.devices.importer import ImportFileError, errors_by_line, import_devices, read_csv
 
     store = _open_store(data_dir, database_url)
     try:
@@ -148,12 +148,13 @@ def devices_import(csv_file: Path, data_dir: Path, database_url: str | None, ten
                                     progress=lambda n: bar.advance(task, n))
     finally:
         store.close()
-    for error in report.errors:
-        click.echo(f"line {error.line}: {error.reason}", err=True)
+    rejected = errors_by_line(report.errors)
+    for line, reasons in rejected:
+        click.echo(f"line {line}: {reasons}", err=True)
     if dry_run:
-        click.echo(f"dry run: {report.valid} valid rows, {len(report.errors)} rejected; nothing written")
+        click.echo(f"dry run: {report.valid} valid rows, {len(rejected)} rejected; nothing written")
     else:
-        click.echo(f"{report.created} devices created, {report.updated} updated, {len(report.errors)} rows rejected")
+        click.echo(f"{report.created} devices created, {report.updated} updated, {len(rejected)} rows rejected")
     if report.valid == 0:
         raise click.ClickException("no valid row to import")
 

@@ -205,6 +205,15 @@ def _stored(session: Session, tenant: str, entity_id: Any, *, temporal: bool = F
 def _device_targets(session: Session, method: str, path: str, tenant: str, body: bytes) -> list[Target]:
     from calanque.devices.repository import get_device
 
+    if path.rstrip("/") == "/api/v1/devices/import":
+        from calanque.devices.importer import rows_reach
+
+        try:
+            rows = rows_reach(body)
+        except ValueError as err:
+            raise _Unknown(str(err)) from None
+        return [Target(f"device {device_id[:120]}", _types(entity_type), commune, site)
+                for device_id, entity_type, commune, site in rows]
     found: list[Target] = []
     m = _DEVICE_PATH.match(path)
     if m:

@@ -5,17 +5,20 @@ The tenant comes from the NGSILD-Tenant header, like on the NGSI-LD API; errors 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from calanque.devices import deadletters as dl
+from calanque.devices import importer
 from calanque.devices import repository as repo
 from calanque.devices.models import Device, DeviceConfig, DevicePatch, DeviceStatus
-from calanque.ngsild.api.http import tenant_of
+from calanque.ngsild.api.http import UnsupportedMediaType, tenant_of
 from calanque.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
 from calanque.store.base import Store
 
@@ -73,6 +76,46 @@ class RetryOutcome(BaseModel):
     not_found: list[int] = Field(default_factory=list, serialization_alias="notFound")
 
 
+class _CamelOut(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ImportRowError(_CamelOut):
+    """One rejected value of an import: the row's line (CSV) or item number (JSON), the field, why."""
+
+    line: int
+    field: str | None
+    message: str
+
+
+class ImportRow(_CamelOut):
+    """One valid row of an import and what importing it does (create, or update an existing device)."""
+
+    line: int
+    id: str
+    name: str
+    entity_id: str
+    entity_type: str
+    action: str
+
+
+class ImportResult(_CamelOut):
+    """What an import did, or would do on a dry run: counts, every row error, and the valid rows."""
+
+    dry_run: bool
+    written: bool
+    rows: int = Field(description="Rows read (valid and invalid)")
+    valid: int
+    created: int = Field(description="Devices created (to create, on a dry run)")
+    updated: int = Field(description="Existing devices whose configuration is replaced (to replace, on a dry run)")
+    errors: list[ImportRowError]
+    devices: list[ImportRow]
+
+
+_CSV_TYPES = ("text/csv", "application/csv")
+_JSON_TYPES = ("application/json",)
+
+
 def _store(request: Request) -> Store:
     return request.app.state.store
 
@@ -105,17 +148,104 @@ def list_devices(
     model: str | None = Query(default=None, description="Only this device model"),
     commune: str | None = Query(default=None, description="Only this INSEE commune code"),
     site: str | None = Query(default=None, description="Only this site"),
+    entity_id: str | None = Query(default=None, alias="entityId", description="Only the devices feeding this entity"),
+    entity_type: str | None = Query(default=None, alias="entityType", description="Only devices feeding this type"),
+    q: str | None = Query(default=None, max_length=200,
+                          description="Part of the id, name, site or entity id, in any case"),
     silent_since: datetime | None = Query(default=None, alias="silentSince",
                                           description="Only devices not seen since this time (ISO 8601)"),
+    silent: bool = Query(default=False, description="Only active devices silent for longer than silentFactor × "
+                         "their expectedPeriod (never seen counts as silent)"),
+    silent_factor: float = Query(default=repo.DEFAULT_SILENT_FACTOR, alias="silentFactor", ge=1, le=1000,
+                                 description="How many expected periods without an uplink make a device silent"),
+    default_period: int = Query(default=repo.DEFAULT_EXPECTED_PERIOD_S, alias="defaultPeriod", ge=1,
+                                le=30 * 86_400, description="Expected period (s) of devices whose record has none"),
     limit: int = Query(default=100, ge=1, le=1000),
     offset: int = Query(default=0, ge=0),
 ) -> DevicePage:
     """List the tenant's devices ordered by id, filtered and paged."""
     tenant = tenant_of(request)
+    rule = repo.SilentRule(datetime.now(UTC), silent_factor, default_period) if silent else None
     with _store(request).session() as session:
         items, total = repo.list_devices(session, tenant, status=status, model=model, commune=commune, site=site,
-                                         silent_since=silent_since, limit=limit, offset=offset)
+                                         entity_id=entity_id, entity_type=entity_type, search=q,
+                                         silent_since=silent_since, silent=rule, limit=limit, offset=offset)
     return DevicePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post(
+    "/devices/import", response_model=ImportResult, response_model_by_alias=True, tags=["devices"],
+    summary="Import many devices (CSV or JSON), all or nothing; dryRun=true previews the errors",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"},
+                     "example": "device_id,name,model,codec,entity_id,entity_type,network\n"},
+        "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/DeviceConfig"}}},
+    }}},
+)
+async def import_devices(
+    request: Request,
+    dry_run: bool = Query(default=False, alias="dryRun",
+                          description="Validate and report only (per-row errors, devices to create or update)"),
+) -> ImportResult:
+    """Validate every row (the CSV format of `calanque devices import --help`, or a JSON array of device
+    bodies); with dryRun=true nothing is written, otherwise every row is written in one transaction or,
+    when a row is invalid, none (400 listing the row errors)."""
+    tenant = tenant_of(request)
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in _CSV_TYPES + _JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"send the devices as text/csv (one row per device, header first) or application/json "
+            f"(an array of devices), not '{content_type or 'no Content-Type'}'")
+    body = await request.body()
+    return await run_in_threadpool(_import, _store(request), tenant, body, content_type in _JSON_TYPES, dry_run)
+
+
+def _import(store: Store, tenant: str, body: bytes, is_json: bool, dry_run: bool) -> ImportResult:
+    """Parse, validate, preview and (unless a dry run or an invalid row) write an import."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BadRequestData(f"the body is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if is_json:
+        try:
+            items = orjson.loads(text)
+        except orjson.JSONDecodeError as err:
+            raise BadRequestData(f"the body is not valid JSON: {err}") from None
+        if not isinstance(items, list):
+            raise BadRequestData("the JSON body must be an array of devices, e.g. [{\"id\": \"70b3…\", …}]")
+        if len(items) > importer.MAX_ROWS:
+            raise BadRequestData(f"{len(items)} devices in one import: at most {importer.MAX_ROWS}, split the list")
+        good, bad = importer.read_json_items(items)
+        rows = len(items)
+    else:
+        try:
+            good, bad = importer.read_csv_text(text, source="the CSV", max_rows=importer.MAX_ROWS)
+        except importer.ImportFileError as err:
+            raise BadRequestData(str(err)) from None
+        rows = len(good) + len({e.line for e in bad})
+    if rows == 0:
+        raise BadRequestData("the import holds no device: give at least one row after the header")
+    with store.session() as session:
+        existing = repo.existing_ids(session, tenant, [c.id for _, c in good])
+    errors = [ImportRowError(line=e.line, field=e.field, message=e.reason) for e in bad]
+    preview = [ImportRow(line=line, id=c.id, name=c.name, entity_id=c.entity_id, entity_type=c.entity_type,
+                         action="update" if c.id in existing else "create") for line, c in good]
+    result = ImportResult(dry_run=dry_run, written=False, rows=rows, valid=len(good),
+                          created=sum(r.action == "create" for r in preview),
+                          updated=sum(r.action == "update" for r in preview), errors=errors, devices=preview)
+    if dry_run:
+        return result
+    if errors:
+        bad_rows = len({e.line for e in errors})
+        raise BadRequestData(
+            f"{bad_rows} of {rows} rows are invalid, so nothing was imported: fix them and send the file again "
+            "(dryRun=true lists the errors without writing)",
+            errors=[e.model_dump(by_alias=True) for e in errors],
+        )
+    with store.session(write=True) as session:
+        session.ensure_tenant(tenant)
+        created, updated = repo.upsert_devices(session, tenant, [c for _, c in good])
+    return result.model_copy(update={"written": True, "created": created, "updated": updated})
 
 
 @router.get("/devices/{device_id}", response_model=Device, tags=["devices"], summary="Get a device")

@@ -18,6 +18,7 @@ from calanque.field.codecs import CodecError, get_codec, list_codecs
 DeviceStatus = Literal["active", "inactive", "maintenance", "decommissioned"]
 Network = Literal["chirpstack", "tts", "mqtt", "http"]
 LORAWAN_NETWORKS = ("chirpstack", "tts")
+MAX_EXPECTED_PERIOD_S = 30 * 86_400  # the longest reporting period accepted: 30 days
 
 _DEVEUI_SEPARATORS = re.compile(r"[\s:\-]")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
@@ -127,6 +128,9 @@ class DeviceConfig(_Camel):
     commune: str | None = Field(default=None, description="INSEE commune code (13055, 2A004…)")
     site: str | None = Field(default=None, max_length=200)
     installed_on: date | None = Field(default=None, description="Installation date")
+    expected_period: int | None = Field(default=None, ge=1, le=MAX_EXPECTED_PERIOD_S,
+                                        description="Seconds between two uplinks in normal operation; a device "
+                                        "silent for several periods is listed as silent")
     status: DeviceStatus = "active"
     network: Network
     chirpstack_application_id: str | None = Field(default=None, description="ChirpStack application UUID")
@@ -197,6 +201,7 @@ class DevicePatch(_Camel):
     commune: str | None = None
     site: str | None = Field(default=None, max_length=200)
     installed_on: date | None = None
+    expected_period: int | None = Field(default=None, ge=1, le=MAX_EXPECTED_PERIOD_S)
     status: DeviceStatus | None = None
     network: Network | None = None
     chirpstack_application_id: str | None = None

@@ -7,6 +7,7 @@ writes) and use its SQL helpers, so they run unchanged on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -28,10 +29,28 @@ FCNT_REORDER_TOLERANCE = 16
 _CONFIG_COLUMNS = (
     "name", "device_model", "codec", "codec_script", "entity_id", "entity_type", "mapping", "lon", "lat",
     "commune", "site", "installed_on", "status", "network", "chirpstack_application_id", "tts_application_id",
+    "expected_period",
 )
 _META_COLUMNS = ("last_seen", "battery", "rssi", "snr", "gateways", "last_fcnt", "fcnt_resets",
                  "created_at", "modified_at")
+_SEARCHED = ("device_id", "name", "site", "entity_id")
 _SELECT = f"SELECT device_id, tenant, {', '.join(_CONFIG_COLUMNS)}, {', '.join(_META_COLUMNS)} FROM devices"
+
+
+DEFAULT_EXPECTED_PERIOD_S = 3600  # for devices whose record gives no expected period
+DEFAULT_SILENT_FACTOR = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class SilentRule:
+    """When an active device counts as silent: not heard for more than ``factor`` expected periods.
+
+    A device without ``expectedPeriod`` is given ``default_period`` seconds; one never heard is silent.
+    """
+
+    now: datetime
+    factor: float = DEFAULT_SILENT_FACTOR
+    default_period: int = DEFAULT_EXPECTED_PERIOD_S
 
 
 def to_us(moment: datetime) -> int:
@@ -62,6 +81,7 @@ def _config_params(session: Session, config: DeviceConfig) -> list[Any]:
         config.location.lon if config.location else None, config.location.lat if config.location else None,
         config.commune, config.site, config.installed_on.isoformat() if config.installed_on else None,
         config.status, config.network, config.chirpstack_application_id, config.tts_application_id,
+        config.expected_period,
     ]
 
 
@@ -125,26 +145,43 @@ def list_devices(
     model: str | None = None,
     commune: str | None = None,
     site: str | None = None,
+    entity_id: str | None = None,
+    entity_type: str | None = None,
+    search: str | None = None,
     silent_since: datetime | None = None,
+    silent: SilentRule | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Device], int]:
     """List a tenant's devices ordered by id, with filters; return the page and the total count.
 
-    ``silent_since`` keeps devices not heard from since that moment (including never seen ones).
+    ``silent_since`` keeps devices not heard from since that moment (including never seen ones);
+    ``silent`` keeps the active devices silent for longer than their expected period times a factor
+    (see :class:`SilentRule`); ``search`` matches a part of the id, name, site or entity id, in any case.
     """
     clauses = ["tenant = ?"]
     params: list[Any] = [tenant]
-    for column, value in (("status", status), ("device_model", model), ("site", site)):
+    for column, value in (("status", status), ("device_model", model), ("site", site),
+                          ("entity_id", entity_id), ("entity_type", entity_type)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
     if commune is not None:
         clauses.append("commune = ?")
         params.append(commune.strip().upper())
+    if search:
+        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append("(" + " OR ".join(f"lower({c}) LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")")
+        params += [pattern] * len(_SEARCHED)
     if silent_since is not None:
         clauses.append("(last_seen IS NULL OR last_seen < ?)")
         params.append(to_us(silent_since))
+    if silent is not None:
+        if status is None:
+            clauses.append("status = 'active'")
+        # silent when now - last_seen > factor x period (period in s, times in us)
+        clauses.append("(last_seen IS NULL OR ? - last_seen > ? * COALESCE(expected_period, ?))")
+        params += [to_us(silent.now), silent.factor * 1_000_000, silent.default_period]
     where = " AND ".join(clauses)
     total = session._exec(f"SELECT count(*) FROM devices WHERE {where}", params).fetchone()[0]  # type: ignore[attr-defined]
     rows = session._exec(  # type: ignore[attr-defined]
@@ -257,6 +294,16 @@ def update_metadata(
         ),
     )
     return get_device(session, tenant, current.id)
+
+
+def existing_ids(session: Session, tenant: str, device_ids: Sequence[str]) -> set[str]:
+    """Which of these (stored-form) device ids the tenant already has."""
+    found: set[str] = set()
+    for where, params in session.in_chunks("device_id", list(dict.fromkeys(device_ids))):  # type: ignore[attr-defined]
+        rows = session._exec(f"SELECT device_id FROM devices WHERE tenant = ? AND {where}",  # type: ignore[attr-defined]
+                             (tenant, *params)).fetchall()
+        found.update(r[0] for r in rows)
+    return found
 
 
 def get_devices(session: Session, tenant: str, device_ids: Sequence[str]) -> dict[str, Device]:

@@ -190,6 +190,7 @@ def device_record(dev: SimDevice) -> dict[str, Any]:
         "commune": dev.commune.insee,
         "site": dev.site,
         "installedOn": dev.installed_at.date().isoformat(),
+        "expectedPeriod": dev.period_s,
         "status": "active",
         "network": dev.network,
     }
