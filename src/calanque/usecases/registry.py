@@ -102,6 +102,7 @@ class MapContext:
     tenant: str
     now: datetime
     session: Any  # a calanque.store.base.Session open for reading (history, related entities)
+    cache: dict[str, Any] = field(default_factory=dict)  # shared by the hooks during one map computation
 
 
 MapStateHook = Callable[[dict, MapContext], MapState | None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from calanque.usecases.lighting.settings import LightingSettings
-from calanque.usecases.registry import Indicator, Threshold, UseCase
+from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
 
 _DEFAULTS = LightingSettings.model_fields
 
@@ -15,6 +15,13 @@ def router() -> Any:
     from calanque.usecases.lighting.api import build_router
 
     return build_router(LightingSettings())
+
+
+def _map_state(entity: dict, ctx: MapContext) -> MapState | None:
+    """How an asset shows on the home map (:mod:`calanque.usecases.lighting.mapstate`, imported when first used)."""
+    from calanque.usecases.lighting.mapstate import map_state
+
+    return map_state(entity, ctx)
 
 
 USECASE = UseCase(
@@ -44,4 +51,5 @@ USECASE = UseCase(
                   "silent for more than this many reporting intervals is a communication loss"),
     ),
     router=router,
+    map_state=_map_state,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from calanque.usecases.mobility.cli import cli
-from calanque.usecases.registry import Indicator, UseCase
+from calanque.usecases.registry import Indicator, MapContext, MapState, UseCase
 
 
 def _router() -> Any:
@@ -19,6 +19,13 @@ def _router() -> Any:
     from calanque.usecases.mobility.api import router
 
     return router()
+
+
+def _map_state(entity: dict, ctx: MapContext) -> MapState | None:
+    """How an asset shows on the home map (:mod:`calanque.usecases.mobility.mapstate`, imported when first used)."""
+    from calanque.usecases.mobility.mapstate import map_state
+
+    return map_state(entity, ctx)
 
 
 USECASE = UseCase(
@@ -49,4 +56,5 @@ USECASE = UseCase(
                "comptage-mobilites site, channel and measure CSV (schema 0.2.0): /export/{site,channel,measure}.csv"),
     router=_router,
     cli=cli,
+    map_state=_map_state,
 )

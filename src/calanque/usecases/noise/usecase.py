@@ -29,7 +29,7 @@ from calanque.ngsild.errors import BadRequestData, NonexistentTenant, TooManyRes
 from calanque.store.base import EntityQuery
 from calanque.usecases import common
 from calanque.usecases.noise import indicators as ind
-from calanque.usecases.registry import Indicator, Threshold, UseCase
+from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
 
 ENTITY_TYPE = "NoiseLevelObserved"
 LEVEL_ATTR = "LAeq"
@@ -289,6 +289,13 @@ def router() -> APIRouter:
     return api
 
 
+def _map_state(entity: dict, ctx: MapContext) -> MapState | None:
+    """How an asset shows on the home map (:mod:`calanque.usecases.noise.mapstate`, imported when first used)."""
+    from calanque.usecases.noise.mapstate import map_state
+
+    return map_state(entity, ctx)
+
+
 USECASE = UseCase(
     name="noise",
     title="Noise",
@@ -320,4 +327,5 @@ USECASE = UseCase(
     ),
     publishes=(ENTITY_TYPE,),
     router=router,
+    map_state=_map_state,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calanque.usecases.registry import Indicator, Threshold, UseCase
+from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
 from calanque.usecases.waste.enrichment import enrich
 from calanque.usecases.waste.fill import EmptyingRule
 from calanque.usecases.waste.settings import WasteSettings
@@ -17,6 +17,13 @@ def router() -> Any:
     from calanque.usecases.waste.api import build_router
 
     return build_router(WasteSettings())
+
+
+def _map_state(entity: dict, ctx: MapContext) -> MapState | None:
+    """How an asset shows on the home map (:mod:`calanque.usecases.waste.mapstate`, imported when first used)."""
+    from calanque.usecases.waste.mapstate import map_state
+
+    return map_state(entity, ctx)
 
 
 USECASE = UseCase(
@@ -56,4 +63,5 @@ USECASE = UseCase(
     ),
     router=router,
     enrich=enrich,
+    map_state=_map_state,
 )

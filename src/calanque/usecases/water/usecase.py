@@ -33,7 +33,7 @@ from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound, TooManyResults
 from calanque.store.base import HistoryQuery
 from calanque.usecases import common
-from calanque.usecases.registry import Indicator, Threshold, UseCase
+from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
 from calanque.usecases.water import importer
 from calanque.usecases.water.cli import water as water_cli
 from calanque.usecases.water.hubeau import DEFAULT_BASE_URL, HubEauClient, HubEauError
@@ -358,6 +358,13 @@ def router() -> APIRouter:
     return api
 
 
+def _map_state(entity: dict, ctx: MapContext) -> MapState | None:
+    """How an asset shows on the home map (:mod:`calanque.usecases.water.mapstate`, imported when first used)."""
+    from calanque.usecases.water.mapstate import map_state
+
+    return map_state(entity, ctx)
+
+
 USECASE = UseCase(
     name="water",
     title="Water",
@@ -388,4 +395,5 @@ USECASE = UseCase(
     publishes=("FloodMonitoring", "WaterObserved", QUALITY_TYPE),
     router=router,
     cli=water_cli,
+    map_state=_map_state,
 )
