@@ -109,6 +109,27 @@ MapStateHook = Callable[[dict, MapContext], MapState | None]
 
 
 @dataclass(frozen=True, slots=True)
+class Dashboard:
+    """A use case's page at ``/usecases/<name>``, made of files in the use case's own folder.
+
+    ``folder`` holds ``template`` (a Jinja2 fragment: the page's content, rendered inside the UI's
+    frame with ``_``, ``usecase`` and ``user``), ``script`` (its JavaScript, served at
+    ``/_static/usecases/<name>/<script>``; it gets ``Calanque`` and ``CalanqueDashboards``), and
+    optionally ``i18n/<lang>.po`` catalogues for its own texts. ``styles`` are extra CSS files of
+    the folder. See ``src/calanque/web/README.md``.
+    """
+
+    folder: Path
+    template: str = "dashboard.html"
+    script: str = "dashboard.js"
+    styles: tuple[str, ...] = ()
+
+    def files(self) -> tuple[str, ...]:
+        """The files of the folder a browser may fetch (the script and the styles)."""
+        return (self.script, *self.styles)
+
+
+@dataclass(frozen=True, slots=True)
 class UseCase:
     """What one use case adds: entity types, device models, indicators, thresholds, publications, API."""
 
@@ -125,6 +146,7 @@ class UseCase:
     cli: Any = None  # a click.Group, mounted as `calanque <name> …` (imports, exports, reports)
     # the state of one canonical entity of its types on the home map (None: not an asset to draw)
     map_state: MapStateHook | None = None
+    dashboard: Dashboard | None = None  # its department dashboard page (files in its folder)
     source: str = field(default="builtin", compare=False)
 
     def describe(self) -> dict[str, Any]:
