@@ -369,3 +369,35 @@ def test_percentile_levels_of_a_long_series() -> None:
     report = lden_report(samples, t0, t0 + timedelta(seconds=n), sample_duration=timedelta(seconds=1))
     assert (report["L10"], report["L50"], report["L90"]) == (89.0, 49.0, 9.0)
     assert report["samples"] == n and report["coverage"] == pytest.approx(1.0)
+
+
+def test_hourly_profile_is_an_energy_average_per_hour(api: httpx.Client) -> None:
+    eid = create_sensor(api, "hourly", period_s=600)
+    t0 = datetime(2026, 6, 10, 10, tzinfo=UTC)
+    # 10:00-10:30 at 60 dB and 10:30-11:00 at 70 dB; 11:00-11:30 at 50 dB; nothing after 11:30
+    write_levels(api, eid, ending(t0, t0 + timedelta(minutes=30), timedelta(minutes=10), 60.0)
+                 + ending(t0 + timedelta(minutes=30), t0 + timedelta(hours=1), timedelta(minutes=10), 70.0)
+                 + ending(t0 + timedelta(hours=1), t0 + timedelta(minutes=90), timedelta(minutes=10), 50.0))
+    r = httpx.get(f"{root(api)}/api/v1/noise/{eid}/hourly",
+                  params={"from": stamp(t0), "to": stamp(t0 + timedelta(hours=3))})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    hours = body["hours"]
+    assert [h["start"] for h in hours] == [f"2026-06-10T{h}:00:00.000000Z" for h in (10, 11, 12)]
+    # half an hour at 60 and half at 70: 10·log10((10^6 + 10^7) / 2) = 67.40 dB
+    assert hours[0]["LAeq"] == pytest.approx(10 * math.log10((1e6 + 1e7) / 2), abs=1e-9)
+    assert hours[0]["coverage"] == pytest.approx(1.0)
+    assert (hours[1]["LAeq"], hours[1]["coverage"]) == (pytest.approx(50.0), pytest.approx(0.5))
+    assert (hours[2]["LAeq"], hours[2]["coverage"]) == (None, 0.0)
+    # the whole period: 30 min each at 60, 70 and 50 dB: 10·log10((10^6 + 10^7 + 10^5) / 3) = 65.68 dB
+    assert body["LAeq"] == pytest.approx(10 * math.log10((1e6 + 1e7 + 1e5) / 3), abs=1e-9)
+
+    default = httpx.get(f"{root(api)}/api/v1/noise/{eid}/hourly").json()
+    assert len(default["hours"]) == 24 and default["hours"][-1]["end"].endswith(":00:00.000000Z")
+    too_long = httpx.get(f"{root(api)}/api/v1/noise/{eid}/hourly",
+                         params={"from": "2026-06-01T00:00:00Z", "to": "2026-06-09T00:00:00Z"})
+    assert too_long.status_code == 400 and "longer than the configured limit of 7 days" in too_long.json()["detail"]
+    reversed_ = httpx.get(f"{root(api)}/api/v1/noise/{eid}/hourly",
+                          params={"from": "2026-06-09T00:00:00Z", "to": "2026-06-01T00:00:00Z"})
+    assert reversed_.status_code == 400
+    assert httpx.get(f"{root(api)}/api/v1/noise/{NOISE}nope/hourly").status_code == 404

@@ -439,6 +439,29 @@ def laeq(series: Series, start: datetime, end: datetime, *, max_gap: timedelta |
     return _level(float(dose[0]), float(covered[0]))
 
 
+def hourly_levels(series: Series, start: datetime, end: datetime, *, step: timedelta = timedelta(hours=1),
+                  max_gap: timedelta | None = None) -> list[dict[str, Any]]:
+    """LAeq (dB) and coverage (0..1) of each ``step`` of [start, end) from ``start``: a sensor's profile.
+
+    The last slice ends at ``end``; a slice without data has LAeq None and coverage 0.
+    """
+    a, b = _epoch(start, "start"), _epoch(end, "end")
+    width = _seconds(step, "step")
+    if b <= a:
+        raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
+    if width is None or width <= 0:
+        raise ValueError("step must be a positive duration")
+    cuts = np.append(np.arange(a, b, width), b)
+    covered, dose = _Timeline(series, max_gap, None).segment_sums(cuts)
+    return [
+        {"start": format_ts(datetime.fromtimestamp(float(cuts[k]), UTC)),
+         "end": format_ts(datetime.fromtimestamp(float(cuts[k + 1]), UTC)),
+         "LAeq": _level(float(dose[k]), float(covered[k])),
+         "coverage": float(covered[k]) / float(cuts[k + 1] - cuts[k])}
+        for k in range(cuts.size - 1)
+    ]
+
+
 def _clock(periods: str) -> dict[str, str]:
     """Human labels of the periods, e.g. {'night': '22:00-06:00'}."""
     day_h, evening_h, night_h = _scheme(periods)

@@ -6,6 +6,7 @@ with :mod:`calanque.usecases.noise.indicators`:
 * ``GET /{entityId}/indicators?from=…&to=…&periods=fr|eu`` — LAeq, Lday, Levening, Lnight,
   Lden, L10/L50/L90 (dB(A)), sample count, coverage and exceedances over a period;
 * ``GET /{entityId}/daily?from=YYYY-MM-DD&to=YYYY-MM-DD`` — one row of indicators per local date;
+* ``GET /{entityId}/hourly?from=…&to=…`` — LAeq per hour (by default the last 24 hours);
 * ``GET /observatory?date=YYYY-MM-DD`` — the daily Lden and Lnight of every sensor of the
   tenant with exceedance flags, for dashboards.
 
@@ -158,6 +159,29 @@ def indicators_endpoint(request: Request, entity_id: str, start: str | None, end
     }
 
 
+MAX_HOURLY_PERIOD = timedelta(days=7)
+
+
+def hourly_endpoint(request: Request, entity_id: str, start: str | None, end: str | None) -> dict[str, Any]:
+    """Hourly LAeq of one sensor over [from, to): by default the 24 hours up to the end of the current hour."""
+    now = datetime.now(UTC)
+    next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    window = common.parse_window(start, end, default=timedelta(hours=24), max_period=MAX_HOURLY_PERIOD,
+                                 now=next_hour)
+    tenant, entity = common.load_entity(request, entity_id, (ENTITY_TYPE,))
+    samples = _samples(request, tenant, entity, *window)
+    hours = ind.hourly_levels(samples, *window)
+    return {
+        "entityId": entity_id,
+        "unit": "dB(A)",
+        "measurementPeriod": measurement_period(entity),
+        "from": format_ts(window[0]),
+        "to": format_ts(window[1]),
+        "LAeq": ind.laeq(samples, *window),
+        "hours": hours,
+    }
+
+
 def daily_endpoint(request: Request, entity_id: str, start: str | None, end: str | None, periods: str,
                    tz: str, lden: float | None, lnight: float | None) -> dict[str, Any]:
     """One row of noise indicators per local date in [from, to) for one sensor."""
@@ -274,6 +298,15 @@ def router() -> APIRouter:
         """LAeq, Lday, Levening, Lnight, Lden, L10/L50/L90 (dB(A)), samples, coverage and exceedances."""
         return indicators_endpoint(request, entityId, start, end, periods, tz, lden, lnight)
 
+    @api.get("/{entityId}/hourly", summary="Hourly LAeq of one sensor (its 24-hour profile)")
+    def hourly(
+        request: Request, entityId: str, start: str | None = _FROM,
+        end: str | None = Query(None, alias="to", description="End, excluded (ISO 8601). Default: the end of "
+                                "the current hour; the default period is 24 h, the longest 7 days."),
+    ) -> dict[str, Any]:
+        """One LAeq (dB(A), energy average) and coverage per hour from 'from'; hours without data are null."""
+        return hourly_endpoint(request, entityId, start, end)
+
     @api.get("/{entityId}/daily", summary="Daily noise indicators of one sensor")
     def daily(
         request: Request, entityId: str,
@@ -318,6 +351,7 @@ USECASE = UseCase(
         Indicator("L90", "Level exceeded 90 % of the time (background noise)", "dB(A)",
                   "/{entityId}/indicators"),
         Indicator("daily", "Daily series of the indicators, per local date", "dB(A)", "/{entityId}/daily"),
+        Indicator("hourly", "LAeq of each hour: a sensor's 24-hour profile", "dB(A)", "/{entityId}/hourly"),
         Indicator("observatory", "Daily Lden and Lnight of every sensor with exceedance flags", "dB(A)",
                   "/observatory"),
     ),
