@@ -506,3 +506,39 @@ def test_enrich_leaves_uplinks_it_cannot_derive_from() -> None:
     orphan = enrichment(1.0, at)
     orphan.current = None  # the uplink creates the entity: no model known yet
     assert USECASE.enrich(orphan) == {}
+
+
+def test_fill_distribution_counts_each_container_once(api: httpx.Client) -> None:
+    at = datetime(2026, 11, 24, 8, tzinfo=UTC)
+    plan = {"g1": ("glass", 0.05, None), "g2": ("glass", 0.15, None), "g3": ("glass", 0.95, None),
+            "g4": ("glass", 1.0, None), "g5": ("glass", None, None), "p1": ("paper", 0.5, 40),
+            "p2": ("paper", 0.79, None), "p3": ("paper", 0.8, None)}
+    for name, (kind, fill, threshold) in plan.items():
+        body: dict = {"id": WC + name, "type": "WasteContainer", "storedWasteKind": prop(kind)}
+        if fill is not None:
+            body["fillingLevel"] = prop(fill, at, "C62")
+        if threshold is not None:
+            body["binFullnessThreshold"] = prop(threshold, unit="P1")
+        create(api, body)
+    r = waste(api, "/fill-distribution", date="2026-11-25")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # tenths: 0.05 -> [0, .1), 0.15 -> [.1, .2), 0.5 -> [.5, .6), 0.79 -> [.7, .8), 0.8 -> [.8, .9),
+    # 0.95 and 1.0 -> [.9, 1]
+    assert [b["count"] for b in body["bins"]] == [1, 1, 0, 0, 0, 1, 0, 1, 1, 2]
+    assert body["bins"][9] == {"from": 0.9, "to": 1.0, "count": 2}
+    assert (body["containers"], body["withFill"]) == (8, 7)
+    # at threshold: g3, g4 (>= 0.8), p1 (0.5 >= its own 40 %), p3 (0.8 >= 0.8); not p2 (0.79)
+    assert body["atThreshold"] == 4
+    assert body["meanFill"] == pytest.approx((0.05 + 0.15 + 0.95 + 1.0 + 0.5 + 0.79 + 0.8) / 7)
+    assert body["collectedOnDate"] == ["paper"]  # 2026-11-25 is a Wednesday
+    assert body["collectionDays"]["packaging"] == ["tuesday", "friday"]
+
+    glass = waste(api, "/fill-distribution", kind="glass", bins="4", date="2026-11-27").json()
+    assert [b["count"] for b in glass["bins"]] == [2, 0, 0, 2]
+    assert (glass["containers"], glass["withFill"], glass["atThreshold"]) == (5, 4, 2)
+    assert glass["collectedOnDate"] == ["packaging"]  # a Friday
+
+    assert waste(api, "/fill-distribution", kind="metal").status_code == 400
+    assert waste(api, "/fill-distribution", bins="0").status_code == 400
+    assert waste(api, "/fill-distribution", date="25/11/2026").status_code == 400

@@ -40,7 +40,7 @@ from calanque.usecases.waste.incidents import (
     stuck_sensor_incidents,
 )
 from calanque.usecases.waste.routing import PARIS, ContainerState, collection_plan
-from calanque.usecases.waste.settings import WasteSettings, parse_lon_lat
+from calanque.usecases.waste.settings import WEEKDAYS, WasteSettings, parse_lon_lat
 
 DEFAULT_INCIDENT_WINDOW = timedelta(days=7)
 # How far before a period the status holding at its start is looked for.
@@ -132,6 +132,28 @@ class IncidentsOut(CamelModel):
     to: datetime
     containers: int
     incidents: list[IncidentOut]
+
+
+class FillBinOut(CamelModel):
+    """Containers whose latest fill lies in [from, to) (the last bin includes 1.0)."""
+
+    from_: float = Field(alias="from")
+    to: float
+    count: int
+
+
+class FillDistributionOut(CamelModel):
+    """The latest fill of every container, as a histogram, with the collection calendar of the day."""
+
+    date: date
+    kind: str | None
+    containers: int
+    with_fill: int
+    at_threshold: int = Field(description="Containers whose fill reached their collection threshold")
+    mean_fill: float | None
+    bins: list[FillBinOut]
+    collection_days: dict[str, list[str]]
+    collected_on_date: list[str] = Field(description="Waste kinds collected on 'date'")
 
 
 @dataclass(frozen=True)
@@ -410,6 +432,41 @@ def build_router(settings: WasteSettings) -> APIRouter:
             history_reads=history_reads, selected=len(stops) + len(unrouted), length_km=result.length_km,
             nearest_neighbour_length_km=result.nearest_neighbour_length_km, stops=stops,
             selected_without_location=unrouted, without_data=without_data,
+        )
+
+    @router.get(
+        "/fill-distribution", response_model=FillDistributionOut, summary="Latest fill of every container, as a histogram",
+        description="Equal-width bins of the latest fill ratio over 0..1 (the last bin includes 1), the number of "
+        "containers at or above their collection threshold (binFullnessThreshold, else the settings' threshold), "
+        "the mean fill, and the waste kinds collected on 'date' (default today, Europe/Paris).",
+    )
+    def fill_distribution(
+        request: Request,
+        kind: str | None = Query(None, description=f"only containers of this waste kind: {', '.join(kinds)}"),
+        bins: int = Query(10, ge=1, le=50, description="number of equal-width bins between 0 and 1"),
+        date_: str | None = Query(None, alias="date", description="the day of the calendar, YYYY-MM-DD"),
+    ) -> FillDistributionOut:
+        if kind is not None and kind not in settings.collection_days:
+            raise BadRequestData(f"unknown waste kind '{kind[:40]}': use one of {', '.join(kinds)}")
+        day = _parse_day(date_, "date") if date_ is not None else datetime.now(PARIS).date()
+        tenant = tenant_of(request)
+        with store_of(request).session() as session:
+            _check_tenant(session, tenant)
+            models = load_models(session, tenant)
+            found = [c for c in (container(e, models) for e in entities_of_type(session, tenant, "WasteContainer"))
+                     if kind is None or c.kind == kind]
+        fills = [(c.fill, c.threshold or settings.collection_threshold) for c in found if c.fill is not None]
+        counts = [0] * bins
+        for fill, _ in fills:
+            counts[min(int(max(fill, 0.0) * bins), bins - 1)] += 1
+        weekday = WEEKDAYS[day.weekday()]
+        return FillDistributionOut(
+            date=day, kind=kind, containers=len(found), with_fill=len(fills),
+            at_threshold=sum(1 for fill, theta in fills if fill >= theta),
+            mean_fill=sum(f for f, _ in fills) / len(fills) if fills else None,
+            bins=[FillBinOut(from_=k / bins, to=(k + 1) / bins, count=n) for k, n in enumerate(counts)],
+            collection_days=settings.collection_days,
+            collected_on_date=[k for k in kinds if weekday in settings.collection_days[k]],
         )
 
     @router.get(

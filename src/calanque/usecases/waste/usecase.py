@@ -39,6 +39,8 @@ USECASE = UseCase(
                   "geometry at ingestion", "C62"),
         Indicator("fillForecast", "Current fill, fill rate per day since the last emptying and the predicted "
                   "date the collection threshold is reached", "C62", "/{entityId}/forecast"),
+        Indicator("fillDistribution", "Latest fill of every container as a histogram, the containers at their "
+                  "collection threshold and the kinds collected on a day", "C62", "/fill-distribution"),
         Indicator("collectionPlan", "Containers of one kind to empty on a collection day, with their predicted "
                   "fill, ordered as a round from the depot, and the round's length", "KMT", "/collection-plan"),
         Indicator("incidents", "Overflows, prolonged high fill, stuck readings, impossible jumps, moved or "
