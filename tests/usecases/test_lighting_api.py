@@ -362,3 +362,31 @@ def test_on_hours_from_power_counts_the_integrated_lit_intervals() -> None:
     assert on_hours_from_power(power, 10.0, timedelta(minutes=30)) == 0.5
     assert on_hours_from_power(power, 10.0, timedelta(hours=3)) == 2.5  # the gap now counts: + 2 h
     assert on_hours_from_power([], 10.0) == 0.0
+
+
+# ------------------------------------------------------------------------------ network state
+
+def test_network_state_counts_each_light_once(api: httpx.Client) -> None:
+    setup_assets(api)
+    now = datetime.now(UTC)
+    recent, old = now - timedelta(minutes=5), now - timedelta(hours=2)
+    create_light(api, "L1", {"powerConsumption": [(recent, 100)], "illuminanceLevel": [(recent, 1.0)]})
+    create_light(api, "L2", {"powerConsumption": [(recent, 50)], "illuminanceLevel": [(recent, 0.5)]})
+    create_light(api, "L3", {"powerConsumption": [(recent, 5)], "powerState": [(recent, "on")]})
+    create_light(api, "L4", {"powerState": [(recent, "on")]})
+    create_light(api, "L5", {"powerState": [(old, "off")]})
+    create_light(api, "L6", {"powerConsumption": [(recent, 80)], "status": [(recent, "defectiveLamp")]})
+    create_light(api, "L7", {})
+    create_light(api, "L8", {"powerConsumption": [(recent, 30)], "powerState": [(recent, "off")]})
+    r = lighting(api, "/network")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # nominal 100 W, lit from 10 W: L1 100 W, L2 50 W, L8 30 W (power wins over powerState), L4 powerState on;
+    # off: L3 5 W, L5 powerState off; unknown: L6 (no model, no powerState), L7 (nothing)
+    assert (body["lights"], body["lit"], body["off"], body["unknown"]) == (8, 4, 2, 2)
+    assert body["dimmed"] == 1  # L2 at 50 %
+    assert body["silent"] == 2  # L5 (2 h > 3 × 10 min), L7 (never heard)
+    assert body["reportedFaulty"] == 1  # L6
+    assert body["powerW"] == 100 + 50 + 5 + 80 + 30
+    assert (body["groups"], body["cabinets"]) == (2, 1)
+    assert httpx.get(f"{root(api)}/api/v1/lighting/network", headers={"NGSILD-Tenant": "nobody"}).status_code == 404

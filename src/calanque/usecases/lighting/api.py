@@ -20,7 +20,7 @@ from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
 from calanque.store.base import HistoryQuery, Session
 from calanque.usecases.common import CamelModel, from_us, max_period_of, parse_window, store_of, term_iri, to_us
-from calanque.usecases.lighting.assets import Fleet, Group, Light, load_fleet
+from calanque.usecases.lighting.assets import Fleet, Group, Light, load_fleet, number, of_type, value
 from calanque.usecases.lighting.energy import (
     LightEnergy,
     aggregate,
@@ -154,6 +154,22 @@ def _energy_out(e: LightEnergy) -> dict[str, Any]:
     """The common energy fields of a LightEnergy."""
     return {"id": e.id, "consumed_kwh": e.consumed_kwh, "baseline_kwh": e.baseline_kwh,
             "saved_kwh": e.saved_kwh, "saved_pct": e.saved_pct}
+
+
+class NetworkOut(CamelModel):
+    """The state of the lighting network now, from each light's latest values."""
+
+    at: datetime
+    lights: int
+    lit: int = Field(description="Drawing at least failure_power_ratio × nominal power (powerState 'on' without power)")
+    dimmed: int = Field(description="Lit lights whose illuminanceLevel is below 1")
+    off: int
+    unknown: int = Field(description="Lights that reported neither power nor powerState")
+    silent: int = Field(description="No message for comm_loss_intervals reporting intervals")
+    reported_faulty: int = Field(description="Lights whose controller reports status defectiveLamp")
+    power_w: float = Field(description="Sum of the latest powerConsumption of the lights")
+    groups: int
+    cabinets: int
 
 
 def _fleet(session: Session, tenant: str, group: str | None) -> Fleet:
@@ -322,6 +338,45 @@ def build_router(settings: LightingSettings) -> APIRouter:
                     raise
                 skipped.append(SkippedOut(id=g.id, reason=err.detail))
         return ScheduleOut(date=day, timezone=settings.timezone, groups=out, skipped=skipped)
+
+    @router.get(
+        "/network", response_model=NetworkOut, summary="State of the lighting network now",
+        description="Counts of lights lit (drawing at least CALANQUE_LIGHTING_FAILURE_POWER_RATIO of the model's "
+        "nominal power; the powerState report for a light without power readings), dimmed (lit with an "
+        "illuminanceLevel below 1), off, without data, silent (no message for COMM_LOSS_INTERVALS × "
+        "REPORTING_INTERVAL_MINUTES) and reported faulty (status defectiveLamp); the power drawn now (sum of "
+        "the latest powerConsumption) and the number of groups and cabinets.",
+    )
+    def network(request: Request) -> NetworkOut:
+        now = datetime.now(settings.tz())
+        silent_after = timedelta(minutes=settings.comm_loss_intervals * settings.reporting_interval_minutes)
+        tenant = tenant_of(request)
+        counts = dict.fromkeys(("lit", "dimmed", "off", "unknown", "silent", "faulty"), 0)
+        power_w = 0.0
+        with store_of(request).session() as session:
+            fleet = _fleet(session, tenant, None)
+            for entity in of_type(session, tenant, "Streetlight"):
+                light = fleet.lights.get(entity["id"])
+                if light is None:
+                    continue
+                power = number(entity, "powerConsumption")
+                state = value(entity, "powerState")
+                if power is not None:
+                    power_w += power
+                if power is not None and light.nominal_w:
+                    lit: bool | None = power >= settings.failure_power_ratio * light.nominal_w
+                else:
+                    lit = state == "on" if state in ("on", "off") else None
+                level = number(entity, "illuminanceLevel")
+                counts["unknown" if lit is None else "lit" if lit else "off"] += 1
+                counts["dimmed"] += bool(lit and level is not None and level < 1)
+                counts["silent"] += light.last_seen is None or now - light.last_seen > silent_after
+                counts["faulty"] += light.status == "defectiveLamp"
+        return NetworkOut(
+            at=now, lights=len(fleet.lights), lit=counts["lit"], dimmed=counts["dimmed"], off=counts["off"],
+            unknown=counts["unknown"], silent=counts["silent"], reported_faulty=counts["faulty"],
+            power_w=power_w, groups=len(fleet.groups), cabinets=len(fleet.cabinets),
+        )
 
     @router.get(
         "/faults", response_model=FaultsOut, summary="Faults of the streetlights",

@@ -35,6 +35,8 @@ USECASE = UseCase(
     indicators=(
         Indicator("schedule", "Switch-on and switch-off times (sunset + offset, sunrise − offset) and dimming "
                   "levels of each group for a night", None, "/schedule"),
+        Indicator("network", "Lights lit, dimmed, off, silent and reported faulty now, and the power drawn", None,
+                  "/network"),
         Indicator("faults", "Open faults of the streetlights: lamp failure, day burner, cycling, communication "
                   "loss", None, "/faults"),
         Indicator("energy", "Energy consumed per light, group and cabinet against the full-power baseline, and "
