@@ -101,6 +101,11 @@ class Session(abc.ABC):
         return self.get_entities(tenant, [entity_id], for_update=for_update).get(entity_id)
 
     @abc.abstractmethod
+    def changed_entities(self, tenant: str, since: str, limit: int) -> list[dict]:
+        """Entities whose modifiedAt is after ``since`` (a canonical timestamp), oldest change first, at most
+        ``limit`` (an index on modifiedAt makes this cheap: live pages poll it from every server process)."""
+
+    @abc.abstractmethod
     def insert_entities(self, tenant: str, entities: Sequence[dict]) -> list[str]:
         """Insert new entities; return the ids that already existed (and were not inserted)."""
 

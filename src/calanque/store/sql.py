@@ -161,6 +161,18 @@ class SqlSession(Session):
                 out[entity_id] = self._load(doc)
         return out
 
+    def changed_entities(self, tenant: str, since: str, limit: int) -> list[dict]:
+        """Entities whose modifiedAt is after ``since``, oldest change first (index entities_modified)."""
+        if self.dialect == "sqlite":
+            key = "json_extract(doc, '$.modifiedAt')"
+        else:  # byte order ("C"): canonical timestamps have one fixed width, so it is time order
+            key = "(doc ->> 'modifiedAt') COLLATE \"C\""
+        rows = self._exec(
+            f"SELECT doc FROM entities WHERE tenant = ? AND {key} > ? ORDER BY {key} LIMIT {int(limit)}",
+            (tenant, since),
+        ).fetchall()
+        return [self._load(r[0]) for r in rows]
+
     def in_chunks(self, column: str, values: Sequence[Any], size: int = 500) -> Iterator[tuple[str, list[Any]]]:
         """``column IN (…)`` conditions with their parameters: one ``= ANY(array)`` on PostgreSQL
         (a single short statement, cheap to parse), chunks of ``size`` placeholders on SQLite."""

@@ -96,8 +96,9 @@ def render(request: Request, template: str, *, title: str, page: dict[str, Any] 
     catalogue = i18n.load(lang)
     settings: Settings = request.app.state.settings
     principal = principal_of(request)
+    public = bool(context.pop("public", False))
     user = None
-    if principal.kind != "anonymous":
+    if principal.kind != "anonymous" and not public:  # public pages are the same for everyone
         user = {"kind": principal.kind, "id": principal.id, "role": principal.role, "tenant": principal.tenant,
                 "usecases": list(principal.usecases), "scopes": sorted(principal.scopes)}
     usecases = [{"name": uc.name, "title": catalogue.gettext(uc.title)} for uc in request.app.state.usecases]
@@ -110,6 +111,7 @@ def render(request: Request, template: str, *, title: str, page: dict[str, Any] 
         "usecases": usecases,
         "map": {"tileUrl": settings.map_tile_url, "attribution": settings.map_tile_attribution},
         "page": page or {},
+        "public": public,
     }
     html = _ENV.get_template(template).render(
         request=request,
@@ -123,7 +125,7 @@ def render(request: Request, template: str, *, title: str, page: dict[str, Any] 
         path=request.url.path,
         config_json=_json_block(config),
         config_auth=settings.auth,
-        public=context.pop("public", False),
+        public=public,
         **context,
     )
     response = HTMLResponse(html, status_code=status)
@@ -156,8 +158,10 @@ def _mount_static(app: FastAPI) -> None:
 
 def mount_web(app: FastAPI, settings: Settings) -> None:
     """Add the web UI to the app: pages, their JSON endpoints (map, live changes, territory) and static files."""
-    from calanque.web import pages
+    from calanque.web import home, live, mapdata, pages, public, territory
 
-    for module in (pages,):
+    territory.outlines(settings.territory_geojson)  # a bad territory file stops the start, saying why
+    app.state.live = live.LiveHub(app.state.store, app.state.usecases)
+    for module in (pages, home, public, mapdata, live, territory):
         app.include_router(module.router)
     _mount_static(app)

@@ -48,7 +48,10 @@
   async function api(path, opts) {
     const options = opts || {};
     const method = (options.method || "GET").toUpperCase();
-    const headers = Object.assign({ Accept: "application/json" }, tenantHeader(), options.headers || {});
+    // anonymous: the public pages call the API without the session cookie, so they can only ever show
+    // what is published, whoever looks at them
+    const anonymous = Boolean(options.anonymous || config.public);
+    const headers = Object.assign({ Accept: "application/json" }, anonymous ? {} : tenantHeader(), options.headers || {});
     let body = options.body;
     if (body !== undefined && typeof body !== "string" && !(body instanceof FormData)) {
       body = JSON.stringify(body);
@@ -60,12 +63,14 @@
     }
     let response;
     try {
-      response = await fetch(path, { method, headers, body, credentials: "same-origin", signal: options.signal });
+      response = await fetch(path, {
+        method, headers, body, credentials: anonymous ? "omit" : "same-origin", signal: options.signal,
+      });
     } catch (err) {
       if (err.name === "AbortError") throw err;
       throw new ApiError(0, t("The server cannot be reached. Check the connection and try again."), null);
     }
-    if (response.status === 401 && config.user && !options.noRedirect) {
+    if (response.status === 401 && config.user && !anonymous && !options.noRedirect) {
       window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
     }
     const type = response.headers.get("content-type") || "";
@@ -112,7 +117,8 @@
   }
 
   /* Live changes: onChanges(list of {id, type, modifiedAt, ...state}) for each batch the server pushes.
-   * opts.types limits to entity types; the browser's EventSource reconnects by itself and resumes after
+   * opts.types / opts.ids limit to entity types (terms) / ids; opts.onReload() is called when more changed
+   * than a stream carries (reload the page's data then). The browser's EventSource reconnects by itself and resumes after
    * the last event id, so nothing is missed across short disconnections. */
   function subscribe(onChanges, opts) {
     const params = new URLSearchParams();
@@ -128,6 +134,9 @@
       } catch (err) {
         console.error("live update", err);
       }
+    });
+    source.addEventListener("reload", () => {
+      if (options.onReload) options.onReload();
     });
     source.addEventListener("open", () => document.documentElement.setAttribute("data-live", "open"));
     source.addEventListener("error", () => document.documentElement.setAttribute("data-live", "retrying"));
