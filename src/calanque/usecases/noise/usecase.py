@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -30,7 +31,7 @@ from calanque.ngsild.errors import BadRequestData, NonexistentTenant, TooManyRes
 from calanque.store.base import EntityQuery
 from calanque.usecases import common
 from calanque.usecases.noise import indicators as ind
-from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Threshold, UseCase
 
 ENTITY_TYPE = "NoiseLevelObserved"
 LEVEL_ATTR = "LAeq"
@@ -362,4 +363,5 @@ USECASE = UseCase(
     publishes=(ENTITY_TYPE,),
     router=router,
     map_state=_map_state,
+    dashboard=Dashboard(folder=Path(__file__).parent / "dashboard"),
 )

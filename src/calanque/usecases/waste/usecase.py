@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Threshold, UseCase
 from calanque.usecases.waste.enrichment import enrich
 from calanque.usecases.waste.fill import EmptyingRule
 from calanque.usecases.waste.settings import WasteSettings
@@ -66,4 +67,5 @@ USECASE = UseCase(
     router=router,
     enrich=enrich,
     map_state=_map_state,
+    dashboard=Dashboard(folder=Path(__file__).parent / "dashboard"),
 )
