@@ -118,20 +118,30 @@ class Console:
 
     tile_port: int
     errors: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+
+    def allow(self, fragment: str) -> None:
+        """Expect errors mentioning this text (a test provoking a refusal on purpose)."""
+        self.allowed.append(fragment)
 
     def record(self, text: str) -> None:
-        """Keep a console error unless it is a map tile failing to load."""
-        if f"127.0.0.1:{self.tile_port}/" in text:
+        """Keep a console error unless it is a map tile failing to load or an expected one."""
+        if f"127.0.0.1:{self.tile_port}/" in text or any(a in text for a in self.allowed):
             return
         self.errors.append(text)
 
 
 @pytest.fixture
-def page(browser: Browser, ui_server: UiServer) -> Iterator[Page]:
+def console(ui_server: UiServer) -> Console:
+    """The errors the page reports (checked after each test)."""
+    return Console(ui_server.tile_port)
+
+
+@pytest.fixture
+def page(browser: Browser, ui_server: UiServer, console: Console) -> Iterator[Page]:
     """A fresh browser context (no cookies) on the UI server; fails the test on a JavaScript error."""
     context = browser.new_context(base_url=ui_server.url, viewport={"width": 1366, "height": 900}, locale="fr-FR")
     tab = context.new_page()
-    console = Console(ui_server.tile_port)
     tab.on("console", lambda msg: console.record(f"{msg.text} ({msg.location.get('url')})")
            if msg.type == "error" else None)
     tab.on("pageerror", lambda err: console.errors.append(f"uncaught: {err}"))

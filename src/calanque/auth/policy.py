@@ -7,7 +7,7 @@ so an endpoint added later is closed until this table opens it.
 |---|---|---|---|
 | docs, catalogue, context | /docs, /openapi.json, GET /api/v1/usecases, GET one @context | anyone | - |
 | login | POST /api/v1/auth/login, /logout | anyone | - |
-| public pages | /login, /public…, /_static/ui/… (the UI's own files and vendored libraries) | anyone | - |
+| public pages | /login, /favicon.ico, /public…, /_static/ui/… (the UI's own files and vendored libraries) | anyone | - |
 | territory | GET /api/v1/territory (commune outlines) | anyone | - |
 | staff pages | /, /usecases…, /entities…, /devices… (web UI pages; anonymous browsers are redirected to /login) | admin, operator, viewer, partner | - |
 | overview | GET /api/v1/map, /api/v1/live (map data, live changes; the endpoint checks the tenant) | admin, operator, viewer, partner | - |
@@ -86,7 +86,7 @@ def classify(method: str, path: str, usecases: frozenset[str]) -> Endpoint:
         return Endpoint("docs", "read" if read else "write")
     if path == "/" or _under(path, UI_PAGE_PREFIXES):
         return Endpoint("staff-pages", "read" if read else "write")
-    if path == "/login" or _under(path, UI_PUBLIC_PREFIXES):
+    if path in ("/login", "/favicon.ico") or _under(path, UI_PUBLIC_PREFIXES):
         return Endpoint("public-pages", "read" if read else "write")
     if path.startswith("/ngsi-ld/v1/"):
         if path.startswith("/ngsi-ld/v1/jsonldContexts"):

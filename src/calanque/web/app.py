@@ -150,6 +150,11 @@ def _mount_static(app: FastAPI) -> None:
     async def plotly_bundle() -> FileResponse:
         return FileResponse(plotly_js, media_type="text/javascript")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(WEB_DIR / "static" / "favicon.svg", media_type="image/svg+xml",
+                            headers={"cache-control": "public, max-age=86400"})
+
     app.mount(f"{STATIC_PREFIX}/vendor/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="ui-leaflet")
     app.mount(f"{STATIC_PREFIX}/vendor/markercluster", StaticFiles(directory=markercluster.BASE_DIR),
               name="ui-markercluster")

@@ -18,7 +18,7 @@
   };
   const ucTitles = Object.fromEntries(C.config.usecases.map((u) => [u.name, u.title]));
   const view = CalanqueMap.create(byId("map"), { note: ui.note });
-  const layer = L.layerGroup().addTo(view.map);
+  const layer = L.featureGroup().addTo(view.map); // a feature group hears its markers' clicks
   let data = null;
   let index = new Map(); // id -> row
   let markers = [];

@@ -89,8 +89,10 @@
         C.showError(C.t("The commune outlines cannot be loaded: {reason}", { reason: err.message }));
         return null;
       });
+    instances.push(map);
     return { map, renderer, ready };
   }
 
-  window.CalanqueMap = { create, marker, COLOURS, levelName };
+  const instances = []; // the page's maps, for the browser console and the browser tests
+  window.CalanqueMap = { create, marker, COLOURS, levelName, instances };
 })();
