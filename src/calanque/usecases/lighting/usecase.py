@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from calanque.usecases.lighting.settings import LightingSettings
-from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Threshold, UseCase
 
 _DEFAULTS = LightingSettings.model_fields
 
@@ -54,4 +55,5 @@ USECASE = UseCase(
     ),
     router=router,
     map_state=_map_state,
+    dashboard=Dashboard(folder=Path(__file__).parent / "dashboard"),
 )

@@ -8,10 +8,11 @@ mobilités" and imports counts from it (also as ``calanque mobility export|impor
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from calanque.usecases.mobility.cli import cli
-from calanque.usecases.registry import Indicator, MapContext, MapState, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, UseCase
 
 
 def _router() -> Any:
@@ -57,4 +58,5 @@ USECASE = UseCase(
     router=_router,
     cli=cli,
     map_state=_map_state,
+    dashboard=Dashboard(folder=Path(__file__).parent / "dashboard"),
 )

@@ -23,6 +23,7 @@ import math
 import os
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -33,7 +34,7 @@ from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound, TooManyResults
 from calanque.store.base import HistoryQuery
 from calanque.usecases import common
-from calanque.usecases.registry import Indicator, MapContext, MapState, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Threshold, UseCase
 from calanque.usecases.water import importer
 from calanque.usecases.water.cli import water as water_cli
 from calanque.usecases.water.hubeau import DEFAULT_BASE_URL, HubEauClient, HubEauError
@@ -396,4 +397,5 @@ USECASE = UseCase(
     router=router,
     cli=water_cli,
     map_state=_map_state,
+    dashboard=Dashboard(folder=Path(__file__).parent / "dashboard"),
 )

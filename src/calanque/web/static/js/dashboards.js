@@ -13,6 +13,8 @@
  *   D.map(el)              a Leaflet map (CalanqueMap: offline fallback, commune outlines)
  *   D.load(el, promise)    mark a section busy, then show the error, if any, in it
  *   D.shortTime(t), D.day(d)  "14:00", "25 nov." in the page's language and Paris time
+ *   D.local(t)             an instant as Paris wall-clock time for Plotly's date axes (D.TIME_AXIS)
+ *   D.midnight(day)        00:00 Paris time of a YYYY-MM-DD day, as ISO 8601 with its offset
  * Every text goes through Calanque.t; the dashboard's own catalogue is merged into it here.
  */
 (function () {
@@ -141,12 +143,29 @@
       C.config.lang === "en" ? "en-GB" : "fr-FR", { day: "numeric", month: "short", timeZone: ZONE });
   }
 
+  const LOCAL = new Intl.DateTimeFormat("sv-SE", {
+    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+
+  function local(iso) {
+    return LOCAL.format(new Date(iso));
+  }
+
+  function midnight(day) {
+    const noon = new Date(day + "T12:00:00Z");
+    const offset = new Intl.DateTimeFormat("en-US", { timeZone: ZONE, timeZoneName: "longOffset" })
+      .formatToParts(noon).find((p) => p.type === "timeZoneName").value.replace("GMT", "") || "+00:00";
+    return `${day}T00:00:00${offset}`;
+  }
+
+  const TIME_AXIS = { type: "date", tickformat: "%d/%m %H:%M", hoverformat: "%d/%m/%Y %H:%M" };
+
   function name(entity) {
     return entity.name || entity.id.split(":").pop();
   }
 
   window.CalanqueDashboards = {
     page, param, setParam, today, entities, history, figure, percent, state, link, table, plot, map, load,
-    shortTime, day, name, ZONE,
+    shortTime, day, local, midnight, name, ZONE, TIME_AXIS,
   };
 })();
