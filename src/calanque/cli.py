@@ -322,7 +322,7 @@ def ingest(mqtt_url: str, connectors: tuple[str, ...], client_id: str, shared_gr
     import signal
 
     from calanque.pipeline.ingest import Ingestor
-    from calanque.pipeline.mqtt_worker import MqttIngestWorker, Subscription
+    from calanque.pipeline.mqtt_worker import MqttIngestWorker, Subscription, tune_gc_for_batches
     from calanque.usecases.registry import discover, parse_paths
 
     try:
@@ -337,6 +337,7 @@ def ingest(mqtt_url: str, connectors: tuple[str, ...], client_id: str, shared_gr
         progress=lambda stats: click.echo(f"[ingest] {stats.line()}"),
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    tune_gc_for_batches()
     click.echo(f"[ingest] {client_id}: {', '.join(connectors)} from {mqtt_url} into "
                f"{database_url or data_dir.resolve()} (tenant '{tenant}')")
     try:

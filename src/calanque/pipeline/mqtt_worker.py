@@ -17,6 +17,7 @@ it reaches its queue and offers no manual acknowledgement, which would lose mess
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -39,6 +40,19 @@ log = logging.getLogger("calanque.ingest.mqtt")
 CHIRPSTACK_FILTER = "application/+/device/+/event/+"
 TTS_FILTER = "v3/+/devices/+/#"
 DEFAULT_GENERIC_PATTERN = "calanque/{tenant}/devices/{device}/up"
+
+
+def tune_gc_for_batches() -> None:
+    """Tune Python's cyclic garbage collector for a long-running batch worker process.
+
+    Everything alive after start-up (modules, codecs, caches) is frozen out of the collector, and
+    young objects are collected less often: a batch allocates hundreds of thousands of short-lived
+    objects that reference counting frees anyway, and each full collection walked every start-up
+    object again (measured: a quarter of the worker's CPU). Call once, in the worker process only.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @dataclass(frozen=True)
