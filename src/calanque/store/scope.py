@@ -183,6 +183,16 @@ class ReadScope:
                 params += values
         return SqlPredicate(" AND ".join(clauses), params) if clauses else None
 
+    def device_visible(self, entity_type: str, commune: str | None, site: str | None) -> bool:
+        """Whether a device of the registry (its entity type term, commune and site) is visible."""
+        if self.types is not None and entity_type not in self.types and not any(
+            _term(t) == entity_type for t in self.types
+        ):
+            return False
+        if self.communes and (commune or "").upper() not in {c.upper() for c in self.communes}:
+            return False
+        return not self.sites or site in self.sites
+
     def _place_terms(self) -> list[Any]:
         from calanque.ngsild import qlang
 
