@@ -283,12 +283,13 @@ _mount_simulator()
 
 
 def _mount_auth() -> None:
-    """Add `calanque keys`, `calanque users` and `calanque audit` (calanque.auth)."""
-    from calanque.auth.cli import audit, keys, users
+    """Add `calanque keys`, `calanque users`, `calanque audit` and `calanque publication` (calanque.auth)."""
+    from calanque.auth.cli import audit, keys, publication, users
 
     main.add_command(keys)
     main.add_command(users)
     main.add_command(audit)
+    main.add_command(publication)
 
 
 _mount_auth()
