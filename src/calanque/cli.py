@@ -284,12 +284,13 @@ _mount_simulator()
 
 
 def _mount_auth() -> None:
-    """Add `calanque keys`, `calanque users` and `calanque audit` (calanque.auth)."""
-    from calanque.auth.cli import audit, keys, users
+    """Add `calanque keys`, `calanque users`, `calanque audit` and `calanque publication` (calanque.auth)."""
+    from calanque.auth.cli import audit, keys, publication, users
 
     main.add_command(keys)
     main.add_command(users)
     main.add_command(audit)
+    main.add_command(publication)
 
 
 _mount_auth()
@@ -323,7 +324,7 @@ def ingest(mqtt_url: str, connectors: tuple[str, ...], client_id: str, shared_gr
     import signal
 
     from calanque.pipeline.ingest import Ingestor
-    from calanque.pipeline.mqtt_worker import MqttIngestWorker, Subscription
+    from calanque.pipeline.mqtt_worker import MqttIngestWorker, Subscription, tune_gc_for_batches
     from calanque.usecases.registry import discover, parse_paths
 
     try:
@@ -338,6 +339,7 @@ def ingest(mqtt_url: str, connectors: tuple[str, ...], client_id: str, shared_gr
         progress=lambda stats: click.echo(f"[ingest] {stats.line()}"),
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    tune_gc_for_batches()
     click.echo(f"[ingest] {client_id}: {', '.join(connectors)} from {mqtt_url} into "
                f"{database_url or data_dir.resolve()} (tenant '{tenant}')")
     try:

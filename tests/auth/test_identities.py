@@ -74,9 +74,9 @@ def test_tenant_admin_manages_only_its_tenant(auth_server: AuthServer) -> None:
         listed = admin_a.get("/api/v1/auth/keys").json()
         assert listed and {k["tenant"] for k in listed} == {"siteA"}
         r = admin_a.post("/api/v1/auth/keys", json={"name": "escalate", "role": "admin", "tenant": "*"})
-        assert r.status_code == 400
+        assert r.status_code == 403
         r = admin_a.post("/api/v1/auth/keys", json={"name": "other", "role": "viewer", "tenant": "siteB"})
-        assert r.status_code == 400
+        assert r.status_code == 403
         other_id = auth_server.key_ids["viewer"]  # a key of the default tenant
         assert admin_a.delete(f"/api/v1/auth/keys/{other_id}").status_code == 404
         assert admin_a.get("/api/v1/integrations").status_code == 403  # integrations span tenants

@@ -1,4 +1,4 @@
-"""/api/v1/auth (login, logout, who am I, API keys, users) and /api/v1/audit.
+"""/api/v1/auth (login, logout, who am I, API keys, users), /api/v1/audit and /api/v1/publication.
 
 The middleware has already decided who may call what (keys, users and the audit log: admins); these
 endpoints also keep a tenant admin to its own tenant. Answers never contain a secret except the one
@@ -13,12 +13,20 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from calanque.auth import publication
 from calanque.auth import repository as repo
-from calanque.auth.middleware import CSRF_COOKIE, SESSION_COOKIE, AuthState, TooManyRequests, Unauthenticated
+from calanque.auth.middleware import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    AuthState,
+    Forbidden,
+    TooManyRequests,
+    Unauthenticated,
+)
 from calanque.auth.model import ALL_TENANTS, AuthConflict, AuthInputError, Principal, now_us
 from calanque.auth.ratelimit import retry_after
 from calanque.devices.repository import to_us
-from calanque.ngsild.api.http import json_response, problem_response
+from calanque.ngsild.api.http import json_response, problem_response, tenant_of
 from calanque.ngsild.errors import AlreadyExists, BadRequestData, ResourceNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["security"])
@@ -46,7 +54,7 @@ def _tenant_for(principal: Principal, wanted: str | None) -> str:
     """The tenant an admin acts on: its own, or any (given) for an admin of every tenant."""
     if principal.tenant != ALL_TENANTS:
         if wanted is not None and wanted != principal.tenant:
-            raise BadRequestData(
+            raise Forbidden(
                 f"an admin of tenant '{principal.tenant}' manages only that tenant, not '{wanted}'"
             )
         return principal.tenant
@@ -349,3 +357,88 @@ def read_audit(
             "nextAfterId": entries[-1].id if len(entries) == limit else None,
         }
     )
+
+
+# publication ------------------------------------------------------------------------------------
+class PublicationBody(BaseModel):
+    """The attributes of an entity type anyone may read (its id and type are public with it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    attributes: list[str] = Field(max_length=publication.MAX_ATTRIBUTES)
+
+
+def _publication_json(request: Request, tenant: str) -> dict[str, Any]:
+    with _auth(request).store.session() as session:
+        found = publication.list_published(session, tenant)
+    return {
+        "tenant": tenant,
+        "types": [p.as_json() for p in found],
+        "defaults": publication.describe_defaults(getattr(request.app.state, "usecases", [])),
+    }
+
+
+@router.get("/publication", summary="What anonymous callers may read in this tenant (NGSILD-Tenant)")
+def read_publication(request: Request) -> Any:
+    """The published entity types with their public attributes, and the use cases' defaults."""
+    return json_response(_publication_json(request, tenant_of(request)))
+
+
+@router.put(
+    "/publication/{entity_type:path}",
+    summary="Publish an entity type with exactly these attributes (the rest of it stays private)",
+)
+def put_publication(request: Request, entity_type: str, body: PublicationBody) -> Any:
+    """Publish a type (a term such as NoiseLevelObserved, or an IRI) and exactly the attributes listed."""
+    tenant = tenant_of(request)
+    try:
+        with _auth(request).store.session(write=True) as session:
+            found = publication.publish(
+                session, tenant, entity_type, body.attributes, actor=_principal(request).actor, replace=True
+            )
+    except AuthInputError as err:
+        raise _input_error(err) from None
+    _auth(request).forget_publication(tenant)
+    shown = found.as_json()
+    request.state.audit_detail = {"entityType": shown["entityType"], "attributes": shown["attributes"]}
+    return json_response(shown)
+
+
+@router.delete(
+    "/publication/{entity_type:path}",
+    status_code=204,
+    summary="Unpublish an entity type, or only some of its attributes (attrs=a,b)",
+)
+def delete_publication(request: Request, entity_type: str, attrs: str | None = None) -> Response:
+    """Make a type private again (or, with ``attrs``, only those attributes)."""
+    tenant = tenant_of(request)
+    names = None if attrs is None else [a.strip() for a in attrs.split(",") if a.strip()]
+    if names == []:
+        raise BadRequestData("attrs is empty: name the attributes to unpublish, or leave it out for the type")
+    try:
+        with _auth(request).store.session(write=True) as session:
+            removed = publication.unpublish(session, tenant, entity_type, names)
+    except AuthInputError as err:
+        raise _input_error(err) from None
+    if not removed:
+        raise ResourceNotFound(
+            f"'{entity_type[:80]}' is not published in this tenant"
+            + (" with those attributes" if names else "")
+        )
+    _auth(request).forget_publication(tenant)
+    request.state.audit_detail = {"entityType": entity_type[:200], "attributes": names}
+    return Response(status_code=204)
+
+
+@router.post("/publication/defaults", summary="Publish the use cases' default public types and attributes")
+def apply_publication_defaults(request: Request) -> Any:
+    """Apply every default the use cases declare to this tenant (again, even those unpublished since)."""
+    tenant = tenant_of(request)
+    with _auth(request).store.session(write=True) as session:
+        added = publication.apply_defaults(
+            session, tenant, getattr(request.app.state, "usecases", []), actor=_principal(request).actor,
+            only_new=False,
+        )
+    _auth(request).forget_publication(tenant)
+    request.state.audit_detail = {"published": [[publication.compact(t), publication.compact(a) if a else ""]
+                                                for t, a in added]}
+    return json_response(_publication_json(request, tenant))

@@ -485,3 +485,127 @@ def audit_export(
         if output:
             out.close()
     click.echo(f"{written} audit entries exported" + (f" to {output}" if output else ""), err=True)
+
+
+# publication ------------------------------------------------------------------------------------
+@click.group()
+def publication() -> None:
+    """Public data: list, publish and unpublish the entity types and attributes anyone may read.
+
+    Everything is private unless published. A running server sees a change within 5 seconds.
+    """
+
+
+def _tenant_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--tenant", default="", show_default="the default tenant", help="Tenant (NGSI-LD tenant name)."
+    )(func)
+
+
+def _usecase_objects() -> list[Any]:
+    import os
+
+    from calanque.usecases.registry import discover, parse_paths
+
+    return discover(parse_paths(os.environ.get("CALANQUE_USECASE_PATHS")))
+
+
+@publication.command("list")
+@_tenant_option
+@click.option("--defaults", is_flag=True, help="Also list the defaults the use cases declare.")
+@_store_options
+def publication_list(tenant: str, defaults: bool, data_dir: Path, database_url: str | None) -> None:
+    """Print each published type with its public attributes, its source and last change."""
+    from calanque.auth import publication as pub
+
+    store = _open(data_dir, database_url)
+    try:
+        with store.session(write=True) as session:
+            pub.seed(session, _usecase_objects())  # what a server applies at start-up
+            found = pub.list_published(session, tenant)
+    finally:
+        store.close()
+    for p in found:
+        j = p.as_json()
+        click.echo(f"{j['entityType']}\t{','.join(j['attributes']) or '(no attribute)'}\t{j['source']}\t"
+                   f"{j['updatedAt']}\t{j['updatedBy']}")
+    click.echo(f"{len(found)} published types in tenant '{tenant}'", err=True)
+    if defaults:
+        for d in pub.describe_defaults(_usecase_objects()):
+            click.echo(f"default ({d['usecase']})\t{d['entityType']}\t{','.join(d['attributes'])}")
+
+
+@publication.command("publish")
+@click.argument("entity_type", required=False)
+@click.argument("attributes", nargs=-1)
+@_tenant_option
+@click.option("--exactly", is_flag=True, help="Make these the type's only public attributes.")
+@click.option("--defaults", is_flag=True, help="Publish every use case's defaults (even ones unpublished since).")
+@_store_options
+def publication_publish(
+    entity_type: str | None,
+    attributes: tuple[str, ...],
+    tenant: str,
+    exactly: bool,
+    defaults: bool,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
+    """Publish ENTITY_TYPE and ATTRIBUTES (terms such as LAeq, or IRIs), or --defaults.
+
+    Example: calanque publication publish NoiseLevelObserved LAeq LAmax location name
+    """
+    from calanque.auth import publication as pub
+
+    if defaults == (entity_type is not None):
+        raise click.UsageError("give an ENTITY_TYPE (and its ATTRIBUTES) or --defaults, not both")
+    store = _open(data_dir, database_url)
+    try:
+        with store.session(write=True) as session:
+            pub.seed(session, _usecase_objects())
+            if defaults:
+                added = pub.apply_defaults(session, tenant, _usecase_objects(), actor=_actor(), only_new=False)
+                detail: dict[str, Any] = {"published": [[pub.compact(t), pub.compact(a) if a else ""]
+                                                        for t, a in added]}
+                message = f"{len(added)} default entries published in tenant '{tenant}'"
+            else:
+                assert entity_type is not None
+                found = pub.publish(session, tenant, entity_type, attributes, actor=_actor(), replace=exactly)
+                j = found.as_json()
+                detail = {"entityType": j["entityType"], "attributes": j["attributes"]}
+                message = f"{j['entityType']} is public with {', '.join(j['attributes']) or 'no attribute'}"
+            _audit(session, "publication publish", tenant, detail)
+    except AuthInputError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        store.close()
+    click.echo(message)
+
+
+@publication.command("unpublish")
+@click.argument("entity_type")
+@click.argument("attributes", nargs=-1)
+@_tenant_option
+@_store_options
+def publication_unpublish(
+    entity_type: str, attributes: tuple[str, ...], tenant: str, data_dir: Path, database_url: str | None
+) -> None:
+    """Make ENTITY_TYPE private again, or only its ATTRIBUTES when some are given."""
+    from calanque.auth import publication as pub
+
+    store = _open(data_dir, database_url)
+    try:
+        with store.session(write=True) as session:
+            pub.seed(session, _usecase_objects())
+            removed = pub.unpublish(session, tenant, entity_type, list(attributes) or None)
+            if removed:
+                _audit(session, "publication unpublish", tenant,
+                       {"entityType": entity_type, "attributes": list(attributes) or None})
+    except AuthInputError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        store.close()
+    if not removed:
+        raise click.ClickException(f"'{entity_type}' is not published in tenant '{tenant}'"
+                                   + (" with those attributes" if attributes else ""))
+    click.echo(f"unpublished: {entity_type}" + (f" {', '.join(attributes)}" if attributes else " (the whole type)"))

@@ -10,11 +10,14 @@ For each HTTP request, in this order:
    writes of operators and of identities narrowed to communes or sites, :mod:`calanque.auth.targets`;
    a cookie-authenticated write must also carry the session's CSRF token (``X-CSRF-Token``);
    a refusal is a ProblemDetails 401 or 403 and the endpoint never runs;
-4. run the endpoint, adding security headers to its answer (and a Content-Security-Policy on HTML);
+4. run the endpoint under the caller's **read scope** when it is restricted (anonymous: published data
+   only; operators: their use cases' types; narrowed identities: their communes or sites; see
+   :mod:`calanque.store.scope`), adding security headers to its answer (and a Content-Security-Policy
+   on HTML);
 5. **audit** every write and every refusal of an identified caller (after the answer is sent).
 
-Lookups of keys and sessions are cached for a few seconds per process (KEY_CACHE_SECONDS), so a GET
-costs no store round trip; a key revoked through this process stops at once, elsewhere within that
+Lookups of keys, sessions and publications are cached for a few seconds per process (KEY_CACHE_SECONDS),
+so a GET costs no store round trip; a key revoked through this process stops at once, elsewhere within that
 delay. With ``Settings.auth`` off (loopback only) every request acts as an admin of every tenant and
 writes are still audited.
 """
@@ -34,11 +37,23 @@ from calanque.auth import repository as repo
 from calanque.auth import targets
 from calanque.auth.model import ANONYMOUS, NO_AUTH, Principal, is_loopback, now_us
 from calanque.auth.oidc import ForbiddenToken, InvalidToken, OidcVerifier
-from calanque.auth.policy import PUBLIC_FAMILIES, READ_METHODS, Endpoint, Refusal, classify, decide
+from calanque.auth.policy import (
+    PUBLIC_FAMILIES,
+    READ_METHODS,
+    TENANT_SCOPED,
+    Endpoint,
+    Refusal,
+    classify,
+    decide,
+    is_public_read,
+    public_path_pattern,
+)
 from calanque.auth.ratelimit import TokenBuckets, retry_after
 from calanque.config import Settings
 from calanque.ngsild.errors import NgsiLdError
 from calanque.store.base import Store
+from calanque.store.scope import CURRENT as CURRENT_SCOPE
+from calanque.store.scope import ReadScope
 
 log = logging.getLogger("calanque.auth")
 
@@ -85,11 +100,24 @@ class TooManyRequests(NgsiLdError):
 class AuthState:
     """What the middleware and the auth endpoints share in one process: settings, store, caches."""
 
-    def __init__(self, settings: Settings, store: Store, usecase_types: dict[str, frozenset[str]]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        usecase_types: dict[str, frozenset[str]],
+        public_paths: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.usecase_types = usecase_types
         self.usecase_names = frozenset(usecase_types)
+        self.public_paths = {
+            name: pattern
+            for name, paths in (public_paths or {}).items()
+            if (pattern := public_path_pattern(paths)) is not None
+        }
+        self._publications: dict[str, tuple[dict[str, frozenset[str]], float]] = {}
+        self._narrowed_types: dict[tuple[str, ...], frozenset[str]] = {}
         self.verifier: OidcVerifier | None = None
         if settings.oidc_issuer:
             if not settings.oidc_audience:
@@ -188,6 +216,67 @@ class AuthState:
         with self.store.session(write=func is repo.resolve_key) as session:
             return func(session, secret)
 
+    # read scopes ---------------------------------------------------------------------------------
+    def publication(self, tenant: str) -> dict[str, frozenset[str]]:
+        """A tenant's published types and attributes (blocking on a cache miss: reads the store)."""
+        now = time.monotonic()
+        hit = self._publications.get(tenant)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        from calanque.auth import publication
+
+        with self.store.session() as session:
+            found = publication.published(session, tenant)
+        if len(self._publications) > 10_000:
+            self._publications.clear()
+        self._publications[tenant] = (found, now + KEY_CACHE_SECONDS)
+        return found
+
+    def cached_publication(self, tenant: str) -> dict[str, frozenset[str]] | None:
+        """A tenant's publication when a fresh lookup is cached (no store access), else None."""
+        hit = self._publications.get(tenant)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def forget_publication(self, tenant: str) -> None:
+        """Drop a tenant's cached publication (after it changed through this process)."""
+        self._publications.pop(tenant, None)
+
+    def public_scope(self, tenant: str, published: dict[str, frozenset[str]]) -> ReadScope:
+        """The read scope of an anonymous request: the tenant's published types and attributes."""
+        return ReadScope(tenant=tenant, types=frozenset(published), attrs=published, label="anonymous callers")
+
+    def narrowed_scope(self, principal: Principal, tenant: str) -> ReadScope | None:
+        """The read scope of an operator (its use cases' types) or a narrowed identity, else None."""
+        operator = principal.role == "operator"
+        if not operator and not principal.communes and not principal.sites:
+            return None
+        from calanque.usecases.common import term_iri
+
+        types = None
+        if operator:
+            types = self._narrowed_types.get(principal.usecases)
+            if types is None:
+                types = frozenset(
+                    term_iri(t) for u in principal.usecases for t in self.usecase_types.get(u, frozenset())
+                )
+                self._narrowed_types[principal.usecases] = types
+        return ReadScope(
+            tenant=tenant,
+            types=types,
+            communes=principal.communes,
+            sites=principal.sites,
+            commune_attr=term_iri("municipalityCode") if principal.communes else "",
+            site_attr=term_iri("site") if principal.sites else "",
+            label=f"this {principal.kind}",
+        )
+
+    def seed_publication(self, usecases: list[Any]) -> None:
+        """Publish in the default tenant the use cases' defaults never applied there before (audited)."""
+        from calanque.auth import publication
+
+        with self.store.session(write=True) as session:
+            publication.seed(session, usecases)
+
     def check_targets(
         self, principal: Principal, method: str, path: str, tenant: str, body: bytes
     ) -> Refusal | None:
@@ -231,6 +320,7 @@ class AuthMiddleware:
         tenant = headers.get(b"ngsild-tenant", b"").decode("latin-1").strip()[:64]
         address = (scope.get("client") or ("unknown", 0))[0]
         principal = NO_AUTH
+        read_scope: ReadScope | None = None
         refusal: NgsiLdError | None = None
         retry: float = 0.0
         if st.settings.auth:
@@ -251,7 +341,8 @@ class AuthMiddleware:
                         f"more than {int(bucket.capacity)} requests a minute; retry in {retry_after(retry)} s"
                     )
             if refusal is None:
-                denied = decide(principal, endpoint, tenant)
+                public = principal.kind == "anonymous" and is_public_read(method, path, endpoint, st.public_paths)
+                denied = decide(principal, endpoint, tenant, public=public)
                 if (
                     denied is None
                     and principal.csrf_hash is not None
@@ -276,7 +367,16 @@ class AuthMiddleware:
                         refusal = err
                 if denied is not None:
                     refusal = (Unauthenticated if denied.status == 401 else Forbidden)(denied.detail)
+            if refusal is None and endpoint.family in TENANT_SCOPED:
+                if principal.kind == "anonymous":
+                    published = st.cached_publication(tenant)
+                    if published is None:
+                        published = await anyio.to_thread.run_sync(st.publication, tenant)
+                    read_scope = st.public_scope(tenant, published)
+                else:
+                    read_scope = st.narrowed_scope(principal, tenant)
         scope.setdefault("state", {})["principal"] = principal
+        scope["state"]["read_scope"] = read_scope
         status = [0]
         if refusal is not None and refusal.status == 401 and endpoint.family == "staff-pages" and method == "GET":
             await _to_login(send, scope)  # a browser without a (valid) session goes to the login page
@@ -298,7 +398,14 @@ class AuthMiddleware:
                     message = {**message, "headers": [*message.get("headers", []), *extra]}
                 await send(message)
 
-            await self.app(scope, receive, send_with_headers)
+            if read_scope is None:
+                await self.app(scope, receive, send_with_headers)
+            else:  # the store's read sessions of this request apply it (calanque.store.scope)
+                scope_token = CURRENT_SCOPE.set(read_scope)
+                try:
+                    await self.app(scope, receive, send_with_headers)
+                finally:
+                    CURRENT_SCOPE.reset(scope_token)
         if _audited(method, endpoint, status[0], _needs_thread(headers, endpoint)):
             detail: dict[str, Any] = {}
             query = scope.get("query_string", b"")
@@ -397,8 +504,11 @@ def protect(app: Any, settings: Settings, store: Store) -> Any:
         raise ValueError(
             f"authentication can only be off on a loopback address (127.0.0.1, ::1), not {settings.host}"
         )
-    usecase_types = {uc.name: frozenset(uc.entity_types) for uc in getattr(app.state, "usecases", [])}
-    state = AuthState(settings, store, usecase_types)
+    usecases = getattr(app.state, "usecases", [])
+    usecase_types = {uc.name: frozenset(uc.entity_types) for uc in usecases}
+    public_paths = {uc.name: tuple(uc.public_paths) for uc in usecases}
+    state = AuthState(settings, store, usecase_types, public_paths)
+    state.seed_publication(usecases)
     app.state.auth = state
     app.include_router(router)
     wrapped: Any = AuthMiddleware(app, state)

@@ -6,6 +6,7 @@ so an endpoint added later is closed until this table opens it.
 | family | what | read | write / command |
 |---|---|---|---|
 | docs, catalogue, context | /docs, /openapi.json, GET /api/v1/usecases, GET one @context | anyone | - |
+| public reads | NGSI-LD entity, temporal and discovery reads; the GET paths use cases declare public | anyone (published data only) | - |
 | login | POST /api/v1/auth/login, /logout | anyone | - |
 | public pages | /login, /favicon.ico, /public…, /_static/ui/… (the UI's own files and vendored libraries) | anyone | - |
 | territory | GET /api/v1/territory (commune outlines) | anyone | - |
@@ -20,15 +21,21 @@ so an endpoint added later is closed until this table opens it.
 | deadletters | /api/v1/deadletters | admin, operator, partner | admin, operator, partner |
 | contexts | GET list, POST, DELETE /ngsi-ld/v1/jsonldContexts | any identity | platform admin |
 | accounts, audit | /api/v1/auth/keys, /users, /api/v1/audit | admin (own tenant, or all for '*') | admin |
+| publication | /api/v1/publication | admin, operator, viewer, partner | admin |
 | integrations | /api/v1/integrations | platform admin | platform admin |
 | other | anything else | platform admin | platform admin |
 
-Tenant-scoped families (ngsi-ld, usecase, devices, commands, deadletters) also require the request's
-tenant (``NGSILD-Tenant``) to be the principal's, unless the principal's tenant is ``*``.
+Tenant-scoped families (ngsi-ld, usecase, devices, commands, deadletters, publication) also require the
+request's tenant (``NGSILD-Tenant``) to be the principal's, unless the principal's tenant is ``*``.
+
+What a permitted read *shows* is narrowed further by the request's read scope (calanque.store.scope):
+anonymous callers see the tenant's published types and attributes only, operators the entity types of
+their use cases, identities narrowed to communes or sites what lies in them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from calanque.auth.model import ALL_TENANTS, Principal
@@ -39,7 +46,7 @@ PUBLIC_FAMILIES = frozenset({"docs", "catalogue", "context", "login", "public-pa
 # Web UI pages for staff: "/" and the paths under these prefixes (calanque.web).
 UI_PAGE_PREFIXES = ("/usecases", "/entities", "/devices")
 UI_PUBLIC_PREFIXES = ("/public",)
-TENANT_SCOPED = frozenset({"ngsi-ld", "usecase", "devices", "commands", "deadletters"})
+TENANT_SCOPED = frozenset({"ngsi-ld", "usecase", "devices", "commands", "deadletters", "publication"})
 ALLOWED_ROLES: dict[str, dict[str, frozenset[str]]] = {
     "me": {"read": STAFF},
     "staff-pages": {"read": STAFF},
@@ -54,12 +61,18 @@ ALLOWED_ROLES: dict[str, dict[str, frozenset[str]]] = {
     },
     "contexts": {"read": STAFF, "admin": frozenset({"admin"})},
     "accounts": {"read": frozenset({"admin"}), "admin": frozenset({"admin"})},
+    "publication": {"read": STAFF, "admin": frozenset({"admin"})},
     "audit": {"read": frozenset({"admin"})},
     "integrations": {"read": frozenset({"admin"}), "admin": frozenset({"admin"})},
     "other": {"read": frozenset({"admin"}), "write": frozenset({"admin"})},
 }
 PLATFORM_ONLY = frozenset({"integrations", "other"})  # admins of every tenant only
 _READ_POSTS = ("/ngsi-ld/v1/entityOperations/query", "/ngsi-ld/v1/temporal/entityOperations/query")
+# NGSI-LD reads open to anonymous callers (their read scope shows published data only); a read endpoint
+# added later stays closed to them until it is listed here.
+_PUBLIC_NGSILD = re.compile(
+    r"/ngsi-ld/v1/(?:(?:temporal/)?entities(?:/(?!.*/attrs(?:/|$)).+)?|types(?:/.+)?|attributes(?:/.+)?)/?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +120,8 @@ def classify(method: str, path: str, usecases: frozenset[str]) -> Endpoint:
         return Endpoint("overview", "read" if read else "write")
     if path == "/api/v1/territory":
         return Endpoint("territory", "read" if read else "write")
+    if head == "publication":
+        return Endpoint("publication", "read" if read else "admin")
     if head == "audit":
         return Endpoint("audit", "read" if read else "write")
     if head == "ingest":
@@ -131,13 +146,42 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
-def decide(principal: Principal, endpoint: Endpoint, tenant: str) -> Refusal | None:
-    """None when the principal may perform the request, else why not (nothing is checked beyond)."""
+def public_path_pattern(paths: tuple[str, ...]) -> re.Pattern[str] | None:
+    """A pattern matching a use case's public GET paths (templates such as ``/{counterId}/display``)."""
+    if not paths:
+        return None
+    parts = [re.sub(r"\\\{[A-Za-z_][A-Za-z0-9_]*\\\}", "[^/]+", re.escape(p)) for p in paths]
+    return re.compile(f"(?:{'|'.join(parts)})/?")
+
+
+def is_public_read(method: str, path: str, endpoint: Endpoint, usecase_paths: dict[str, re.Pattern[str]]) -> bool:
+    """Whether an anonymous caller may make this read (its read scope then shows published data only)."""
+    if endpoint.action != "read" or method not in ("GET", "HEAD", "POST"):
+        return False
+    if endpoint.family == "ngsi-ld":
+        if method == "POST":
+            return path.rstrip("/") in _READ_POSTS
+        return _PUBLIC_NGSILD.fullmatch(path) is not None
+    if endpoint.family == "usecase" and method != "POST" and endpoint.usecase is not None:
+        pattern = usecase_paths.get(endpoint.usecase)
+        prefix = f"/api/v1/{endpoint.usecase}"
+        return pattern is not None and pattern.fullmatch(path[len(prefix):]) is not None
+    return False
+
+
+def decide(principal: Principal, endpoint: Endpoint, tenant: str, *, public: bool = False) -> Refusal | None:
+    """None when the principal may perform the request, else why not (nothing is checked beyond).
+
+    ``public``: the request is a public read (:func:`is_public_read`), which anonymous callers may make
+    in any tenant.
+    """
     family, action = endpoint.family, endpoint.action
     if family in PUBLIC_FAMILIES and action == "read":
         return None
     if family == "ingest":
         return None  # integration keys, checked by the ingestion endpoints themselves
+    if principal.kind == "anonymous" and public:
+        return None
     if principal.kind == "anonymous":
         return Refusal(
             401,
@@ -178,6 +222,7 @@ _FAMILY_NAMES = {
     "deadletters": "dead letters",
     "contexts": "the @context store",
     "accounts": "keys and users",
+    "publication": "the publication of public data",
     "audit": "the audit log",
     "integrations": "integrations",
     "other": "this endpoint",

@@ -20,7 +20,7 @@ from calanque.devices import repository as repo
 from calanque.devices.models import Device, DeviceConfig, DevicePatch, DeviceStatus
 from calanque.ngsild.api.http import UnsupportedMediaType, tenant_of
 from calanque.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
-from calanque.store.base import Store
+from calanque.store.base import SqlPredicate, Store
 
 router = APIRouter(prefix="/api/v1")
 
@@ -120,6 +120,23 @@ def _store(request: Request) -> Store:
     return request.app.state.store
 
 
+def _scope(request: Request) -> Any:
+    """The request's read scope (calanque.store.scope), or None when the caller sees the whole tenant."""
+    return getattr(request.state, "read_scope", None)
+
+
+def _devices_within(request: Request) -> SqlPredicate | None:
+    """The condition on the devices table keeping the devices the caller may see."""
+    scope = _scope(request)
+    return scope.device_predicate() if scope is not None else None
+
+
+def _letters_within(request: Request, tenant: str) -> SqlPredicate | None:
+    """The condition keeping the dead letters of the devices the caller may see."""
+    within = _devices_within(request)
+    return repo.registered_in(tenant, within) if within is not None else None
+
+
 def _handler(request: Request) -> dl.RetryHandler:
     handler = getattr(request.app.state, "deadletter_retry", None)
     if handler is None:
@@ -169,7 +186,8 @@ def list_devices(
     with _store(request).session() as session:
         items, total = repo.list_devices(session, tenant, status=status, model=model, commune=commune, site=site,
                                          entity_id=entity_id, entity_type=entity_type, search=q,
-                                         silent_since=silent_since, silent=rule, limit=limit, offset=offset)
+                                         silent_since=silent_since, silent=rule, limit=limit, offset=offset,
+                                         within=_devices_within(request))
     return DevicePage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -254,7 +272,9 @@ def get_device(request: Request, device_id: str) -> Device:
     tenant = tenant_of(request)
     with _store(request).session() as session:
         device = repo.get_device(session, tenant, device_id)
-    if device is None:
+    scope = _scope(request)
+    if device is None or (scope is not None and not scope.device_visible(device.entity_type, device.commune,
+                                                                            device.site)):
         raise ResourceNotFound(f"no device '{device_id}' in this tenant")
     return device
 
@@ -301,7 +321,8 @@ def list_dead_letters(
     tenant = tenant_of(request)
     with _store(request).session() as session:
         items, total = dl.list_dead_letters(session, tenant, status=status, error_kind=error_kind,
-                                            connector=connector, device_id=device_id, limit=limit, offset=offset)
+                                            connector=connector, device_id=device_id, limit=limit, offset=offset,
+                                            within=_letters_within(request, tenant))
     return DeadLetterPage(items=items, total=total, limit=limit, offset=offset)
 
 
@@ -311,7 +332,7 @@ def get_dead_letter(request: Request, letter_id: int) -> dl.DeadLetter:
     """Return one dead letter with its raw payload."""
     tenant = tenant_of(request)
     with _store(request).session() as session:
-        letter = dl.get_dead_letter(session, tenant, letter_id)
+        letter = dl.get_dead_letter(session, tenant, letter_id, within=_letters_within(request, tenant))
     if letter is None:
         raise ResourceNotFound(f"no dead letter {letter_id} in this tenant")
     return letter
@@ -325,11 +346,12 @@ def retry_dead_letters(request: Request, body: RetryRequest) -> RetryOutcome:
     tenant = tenant_of(request)
     store = _store(request)
     not_found: list[int] = []
+    within = _letters_within(request, tenant)
     with store.session() as session:
         if body.ids is not None:
             letters = []
             for letter_id in dict.fromkeys(body.ids):
-                letter = dl.get_dead_letter(session, tenant, letter_id)
+                letter = dl.get_dead_letter(session, tenant, letter_id, within=within)
                 if letter is None:
                     not_found.append(letter_id)
                 else:
@@ -338,7 +360,8 @@ def retry_dead_letters(request: Request, body: RetryRequest) -> RetryOutcome:
             letters = []
             for status in ("pending", "retried"):
                 page, _ = dl.list_dead_letters(session, tenant, status=status, error_kind=body.error_kind,
-                                               connector=body.connector, limit=body.limit - len(letters))
+                                               connector=body.connector, limit=body.limit - len(letters),
+                                               within=within)
                 letters += page
                 if len(letters) >= body.limit:
                     break
@@ -354,7 +377,7 @@ def retry_dead_letter(request: Request, letter_id: int) -> dl.DeadLetter:
     tenant = tenant_of(request)
     store = _store(request)
     with store.session() as session:
-        letter = dl.get_dead_letter(session, tenant, letter_id)
+        letter = dl.get_dead_letter(session, tenant, letter_id, within=_letters_within(request, tenant))
     if letter is None:
         raise ResourceNotFound(f"no dead letter {letter_id} in this tenant")
     return dl.retry_one(store, handler, letter)

@@ -31,7 +31,7 @@ from calanque.field.codecs import CodecError, get_codec
 from calanque.field.connectors import chirpstack, tts
 from calanque.field.connectors.model import DeviceEvent
 from calanque.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound
-from calanque.store.base import Session, Store
+from calanque.store.base import Session, SqlPredicate, Store
 
 CommandStatus = Literal["queued", "sent", "acknowledged", "failed"]
 TTS_CORRELATION_PREFIX = "calanque:cmd:"
@@ -118,19 +118,27 @@ def _row(session: Session, row: Any) -> Command:
     return Command.model_validate(values)
 
 
-def get_command(session: Session, tenant: str, command_id: int) -> Command | None:
-    """One recorded command of a tenant, or None."""
+def get_command(
+    session: Session, tenant: str, command_id: int, *, within: SqlPredicate | None = None
+) -> Command | None:
+    """One recorded command of a tenant, or None (also when it fails the ``within`` condition)."""
+    extra = f" AND ({within.sql})" if within is not None else ""
     row = session._exec(  # type: ignore[attr-defined]
-        f"SELECT {', '.join(_COLUMNS)} FROM commands WHERE tenant = ? AND id = ?", (tenant, command_id)
+        f"SELECT {', '.join(_COLUMNS)} FROM commands WHERE tenant = ? AND id = ?{extra}",
+        (tenant, command_id, *(within.params if within else ())),
     ).fetchone()
     return _row(session, row) if row else None
 
 
 def list_commands(session: Session, tenant: str, *, device_id: str | None = None, status: str | None = None,
-                  limit: int = 100, offset: int = 0) -> list[Command]:
-    """Recorded commands of a tenant, newest first, optionally for one device or in one status."""
+                  limit: int = 100, offset: int = 0, within: SqlPredicate | None = None) -> list[Command]:
+    """Recorded commands of a tenant, newest first, optionally for one device or in one status
+    (``within``: a further condition, the commands of the devices a read scope shows)."""
     sql = f"SELECT {', '.join(_COLUMNS)} FROM commands WHERE tenant = ?"
     params: list[Any] = [tenant]
+    if within is not None:
+        sql += f" AND ({within.sql})"
+        params += within.params
     if device_id is not None:
         sql += " AND device_id = ?"
         params.append(devrepo.lookup_id(device_id))

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from calanque.devices.repository import from_us, to_us
-from calanque.store.base import Session, Store
+from calanque.store.base import Session, SqlPredicate, Store
 
 ErrorKind = Literal["parse", "unknown_device", "decode", "mapping", "store"]
 DeadLetterStatus = Literal["pending", "retried", "resolved"]
@@ -115,9 +115,14 @@ def add_dead_letter(
     return letter
 
 
-def get_dead_letter(session: Session, tenant: str, letter_id: int) -> DeadLetter | None:
-    """Load one dead letter of a tenant, or None."""
-    row = session._exec(f"{_SELECT} WHERE tenant = ? AND id = ?", (tenant, letter_id)).fetchone()  # type: ignore[attr-defined]
+def get_dead_letter(
+    session: Session, tenant: str, letter_id: int, *, within: SqlPredicate | None = None
+) -> DeadLetter | None:
+    """Load one dead letter of a tenant, or None (also when it fails the ``within`` condition)."""
+    extra = f" AND ({within.sql})" if within is not None else ""
+    row = session._exec(  # type: ignore[attr-defined]
+        f"{_SELECT} WHERE tenant = ? AND id = ?{extra}", (tenant, letter_id, *(within.params if within else ()))
+    ).fetchone()
     return _row(row) if row else None
 
 
@@ -131,8 +136,11 @@ def list_dead_letters(
     device_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    within: SqlPredicate | None = None,
 ) -> tuple[list[DeadLetter], int]:
-    """List a tenant's dead letters, oldest first, with filters; return the page and the total."""
+    """List a tenant's dead letters, oldest first, with filters; return the page and the total.
+
+    ``within``: a further condition (the dead letters of the devices a read scope shows)."""
     clauses = ["tenant = ?"]
     params: list[Any] = [tenant]
     for column, value in (("status", status), ("error_kind", error_kind), ("connector", connector),
@@ -140,6 +148,9 @@ def list_dead_letters(
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    if within is not None:
+        clauses.append(f"({within.sql})")
+        params += within.params
     where = " AND ".join(clauses)
     total = session._exec(f"SELECT count(*) FROM dead_letters WHERE {where}", params).fetchone()[0]  # type: ignore[attr-defined]
     rows = session._exec(  # type: ignore[attr-defined]

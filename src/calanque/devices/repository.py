@@ -20,7 +20,7 @@ from calanque.devices.models import (
     normalise_device_id,
 )
 from calanque.ngsild.errors import AlreadyExists
-from calanque.store.base import Session
+from calanque.store.base import Session, SqlPredicate
 
 # A frame counter lower than the last one by more than this is a device reset (re-join, reboot);
 # a smaller drop is a late, out-of-order frame. A counter back at 0 is always a reset.
@@ -152,12 +152,14 @@ def list_devices(
     silent: SilentRule | None = None,
     limit: int = 100,
     offset: int = 0,
+    within: SqlPredicate | None = None,
 ) -> tuple[list[Device], int]:
     """List a tenant's devices ordered by id, with filters; return the page and the total count.
 
     ``silent_since`` keeps devices not heard from since that moment (including never seen ones);
     ``silent`` keeps the active devices silent for longer than their expected period times a factor
     (see :class:`SilentRule`); ``search`` matches a part of the id, name, site or entity id, in any case.
+    ``within`` is a condition on the devices table's columns (a read scope's, calanque.store.scope).
     """
     clauses = ["tenant = ?"]
     params: list[Any] = [tenant]
@@ -182,6 +184,9 @@ def list_devices(
         # silent when now - last_seen > factor x period (period in s, times in us)
         clauses.append("(last_seen IS NULL OR ? - last_seen > ? * COALESCE(expected_period, ?))")
         params += [to_us(silent.now), silent.factor * 1_000_000, silent.default_period]
+    if within is not None:
+        clauses.append(f"({within.sql})")
+        params += within.params
     where = " AND ".join(clauses)
     total = session._exec(f"SELECT count(*) FROM devices WHERE {where}", params).fetchone()[0]  # type: ignore[attr-defined]
     rows = session._exec(  # type: ignore[attr-defined]
@@ -304,6 +309,14 @@ def existing_ids(session: Session, tenant: str, device_ids: Sequence[str]) -> se
                              (tenant, *params)).fetchall()
         found.update(r[0] for r in rows)
     return found
+
+
+def registered_in(tenant: str, within: SqlPredicate, column: str = "device_id") -> SqlPredicate:
+    """A condition keeping rows whose ``column`` names a device of the tenant meeting ``within``
+    (dead letters and commands of the devices a read scope shows; DevEUIs match in any case)."""
+    devices = f"SELECT d.device_id FROM devices d WHERE d.tenant = ? AND ({within.sql})"
+    return SqlPredicate(f"({column} IN ({devices}) OR lower({column}) IN ({devices}))",
+                        [tenant, *within.params, tenant, *within.params])
 
 
 def get_devices(session: Session, tenant: str, device_ids: Sequence[str]) -> dict[str, Device]:

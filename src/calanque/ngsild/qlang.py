@@ -439,6 +439,15 @@ def stored_datetime_key(text: Any) -> str | None:
 # Python evaluation
 
 
+def q_attributes(expr: QExpr) -> frozenset[str]:
+    """The attribute IRIs a q expression looks at (the first name of each of its paths)."""
+    if isinstance(expr, QAnd | QOr):
+        return frozenset().union(*(q_attributes(item) for item in expr.items))
+    if isinstance(expr, QExists | QTerm):
+        return frozenset({expr.path.attr})
+    raise TypeError(f"not a q expression: {expr!r}")
+
+
 def q_matches(expr: QExpr, entity: dict[str, Any]) -> bool:
     """Whether a canonical entity satisfies the q expression (the reference semantics)."""
     if isinstance(expr, QAnd):

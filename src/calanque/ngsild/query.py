@@ -121,6 +121,7 @@ def build_query(
         sql, sql_params = typesel.types_to_sql(type_expr, has_type)
         if not _is_plain_or(params["type"]):
             query.predicates.append(SqlPredicate(sql, sql_params))
+            query.type_selection_complex = True
     attrs = _names(params.get("attrs"))
     render = RenderOptions()
     if attrs is not None:
@@ -136,6 +137,7 @@ def build_query(
         render.omit = {p if p in ("id", "type") else ctx.expand(p) for p in omit}
     if params.get("q") is not None:
         expr = qlang.parse_q(params["q"], ctx.expand)
+        query.filter_attrs = qlang.q_attributes(expr)
         sql, sql_params = qlang.q_to_sql(expr, dialect, "e.doc", index=("e.seq", tenant))
         query.predicates.append(SqlPredicate(sql, sql_params))
         candidates = qlang.q_candidates(expr, dialect, tenant)

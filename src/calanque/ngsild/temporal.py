@@ -198,10 +198,13 @@ class TemporalService:
             if q_expr is not None or query.post_filter is not None:
                 # q and geo-queries apply to the entity's current state.
                 current = s.get_entities(tenant, [i["id"] for i in idents])
+                # under a read scope, a filter naming a hidden attribute matches nothing (calanque.store.scope)
+                named = (qlang.q_attributes(q_expr) if q_expr is not None else frozenset()) | (
+                    {query.geo_attr} if query.geo_attr else set())
                 keep = []
                 for ident in idents:
                     doc = current.get(ident["id"])
-                    if doc is None:
+                    if doc is None or (s.scope is not None and not s.scope.may_filter(doc, named)):
                         continue
                     if q_expr is not None and not qlang.q_matches(q_expr, doc):
                         continue

@@ -131,6 +131,15 @@ def revoke_integration(request: Request, name: str) -> Response:
 
 
 # commands -------------------------------------------------------------------------------------
+def _commands_within(request: Request, tenant: str) -> Any:
+    """The condition keeping the commands of the devices the caller may see (its read scope), or None."""
+    from calanque.devices.repository import registered_in
+
+    scope = getattr(request.state, "read_scope", None)
+    within = scope.device_predicate() if scope is not None else None
+    return registered_in(tenant, within) if within is not None else None
+
+
 @router.post("/commands", tags=["commands"], status_code=202,
              summary="Send a command (downlink) to a device, to the devices of an entity, or to a lighting group")
 def send_command(request: Request, body: cmd.CommandRequest) -> Any:
@@ -148,17 +157,19 @@ def list_commands(request: Request, device: str | None = None, status: str | Non
     """List commands of the request's tenant."""
     if status is not None and status not in ("queued", "sent", "acknowledged", "failed"):
         raise InvalidRequest(f"unknown status '{status[:20]}': expected queued, sent, acknowledged or failed")
+    tenant = tenant_of(request)
     with request.app.state.store.session() as session:
-        found = cmd.list_commands(session, tenant_of(request), device_id=device, status=status, limit=limit,
-                                  offset=offset)
+        found = cmd.list_commands(session, tenant, device_id=device, status=status, limit=limit,
+                                  offset=offset, within=_commands_within(request, tenant))
     return json_response([c.model_dump(mode="json", by_alias=True) for c in found])
 
 
 @router.get("/commands/{command_id}", tags=["commands"], summary="One recorded command and its outcome")
 def get_command(request: Request, command_id: int) -> Any:
     """Return one command."""
+    tenant = tenant_of(request)
     with request.app.state.store.session() as session:
-        found = cmd.get_command(session, tenant_of(request), command_id)
+        found = cmd.get_command(session, tenant, command_id, within=_commands_within(request, tenant))
     if found is None:
         raise ResourceNotFound(f"command {command_id} does not exist")
     return json_response(found.model_dump(mode="json", by_alias=True))

@@ -55,6 +55,10 @@ class EntityQuery:
     # A SELECT of entity seqs containing every match (a superset), with the dialect's placeholders:
     # when present it drives the query, and the other filters become per-entity lookups.
     candidates: SqlPredicate | None = None
+    # What the filters name, for read scopes (calanque.store.scope): attributes of q, and whether the
+    # type selection is an expression (';', parentheses) rather than a plain list of alternatives.
+    filter_attrs: frozenset[str] = frozenset()
+    type_selection_complex: bool = False
     limit: int = 20
     offset: int = 0
     count: bool = False
@@ -77,6 +81,8 @@ class Session(abc.ABC):
     """One transaction on the store. Used as a context manager: commits on success."""
 
     dialect: Dialect
+    # The read scope of the request (calanque.store.scope), applied by read sessions; None: unrestricted.
+    scope: Any = None
 
     # tenants -------------------------------------------------------------------------
     @abc.abstractmethod

@@ -14,6 +14,8 @@ from psycopg_pool import ConnectionPool
 
 from calanque.store.base import HistoryRow, Store
 from calanque.store.migrations import migration_files
+from calanque.store.scope import ReadScope
+from calanque.store.scope import current as current_scope
 from calanque.store.sql import SqlSession
 
 set_json_loads(orjson.loads)
@@ -33,8 +35,8 @@ def _month_bounds(us: int) -> tuple[int, int, str]:
 class PostgresSession(SqlSession):
     """A PostgreSQL transaction that creates history partitions on demand."""
 
-    def __init__(self, conn: psycopg.Connection, store: PostgresStore) -> None:
-        super().__init__(conn, "postgres")
+    def __init__(self, conn: psycopg.Connection, store: PostgresStore, scope: ReadScope | None = None) -> None:
+        super().__init__(conn, "postgres", scope=scope)
         self.store = store
 
     def _before_history_insert(self, params: list[tuple]) -> None:
@@ -110,7 +112,7 @@ class PostgresStore(Store):
         """Open a transaction on a pooled connection."""
         with self.pool.connection() as conn:
             with conn.transaction():
-                yield PostgresSession(conn, self)
+                yield PostgresSession(conn, self, None if write else current_scope())
 
     def migrate(self) -> list[str]:
         """Apply pending migrations under an advisory lock (safe with several workers)."""

@@ -6,6 +6,7 @@ Statements are written with ``?`` placeholders and translated to ``%s`` for Post
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from itertools import groupby
 from operator import itemgetter
 from collections.abc import Callable, Iterator, Iterable, Sequence
@@ -17,6 +18,7 @@ import orjson
 from calanque.ngsild.canonical import VALUE_MEMBER
 from calanque.ngsild.qlang import numeric_key
 from calanque.store.base import Dialect, EntityQuery, HistoryQuery, HistoryRow, Session, SqlPredicate
+from calanque.store.scope import NOTHING, ReadScope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
@@ -95,10 +97,11 @@ class SqlSession(Session):
 
     dialect: Dialect
 
-    def __init__(self, conn: Any, dialect: Dialect) -> None:
+    def __init__(self, conn: Any, dialect: Dialect, *, scope: ReadScope | None = None) -> None:
         self.conn = conn
         self.dialect = dialect
         self._ph = "?" if dialect == "sqlite" else "%s"
+        self.scope = scope  # set on read sessions of restricted requests (calanque.store.scope)
 
     # low-level helpers ---------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -159,6 +162,16 @@ class SqlSession(Session):
                               (tenant, *params)).fetchall()
             for entity_id, doc in rows:
                 out[entity_id] = self._load(doc)
+        scope = self.scope
+        if scope is not None:
+            shown = {}
+            for entity_id, doc in out.items():
+                if scope.visible(doc, tenant):
+                    shown[entity_id] = scope.redact(doc)
+                    scope.remember(entity_id, scope.allowed_attrs(doc.get("type", [])))
+                else:
+                    scope.remember(entity_id, False)
+            return shown
         return out
 
     def changed_entities(self, tenant: str, since: str, limit: int) -> list[dict]:
@@ -423,7 +436,21 @@ class SqlSession(Session):
         return f"entities e WHERE {where}", params
 
     def query_entities(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
-        """Run a query; return a page of entities and, when asked, the total count."""
+        """Run a query; return a page of entities and, when asked, the total count.
+
+        Under a read scope the scope's condition joins the query (so the page and the count only hold
+        visible entities) and the documents come back redacted.
+        """
+        scope = self.scope
+        if scope is None:
+            return self._run_query(tenant, query)
+        condition = scope.predicate(self.dialect, query) if tenant == scope.tenant else NOTHING
+        if condition is NOTHING:
+            return [], (0 if query.count else None)
+        page, count = self._run_query(tenant, replace(query, predicates=[*query.predicates, condition]))
+        return [scope.redact(doc) for doc in page], count
+
+    def _run_query(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
         source, params = self._from(tenant, query)
         if query.post_filter is not None:
             rows = self.conn.execute(f"SELECT e.doc FROM {source} ORDER BY e.seq", params)
@@ -464,6 +491,8 @@ class SqlSession(Session):
     # discovery -----------------------------------------------------------------------
     def type_summary(self, tenant: str) -> dict[str, dict[str, int]]:
         """Map each type IRI to {attribute IRI: entity count} plus "" → entity count."""
+        if self.scope is not None:
+            return self._scoped_type_summary(tenant, self.scope)
         out: dict[str, dict[str, int]] = {}
         for type_iri, count in self._exec(
             "SELECT type, count(*) FROM entity_types WHERE tenant = ? GROUP BY type", (tenant,)
@@ -479,6 +508,8 @@ class SqlSession(Session):
 
     def attribute_summary(self, tenant: str) -> dict[str, dict[str, Any]]:
         """Map each attribute IRI to its entity count, the types using it and its attribute types."""
+        if self.scope is not None:
+            return self._scoped_attribute_summary(tenant, self.scope)
         out: dict[str, dict[str, Any]] = {}
         for attr, attr_types, count in self._exec(
             "SELECT attr, attr_types, count(*) FROM entity_attrs WHERE tenant = ? GROUP BY attr, attr_types",
@@ -494,6 +525,121 @@ class SqlSession(Session):
         ).fetchall():
             out.setdefault(attr, {"count": 0, "attributeTypes": set(), "types": set()})["types"].add(type_iri)
         return out
+
+    def _scoped_conditions(self, scope: ReadScope, tenant: str
+                           ) -> tuple[tuple[str, list[Any]], tuple[str, list[Any]]] | None:
+        """Conditions keeping what a scope shows: visible entities (over ``e``, with ``ty.tenant``), and
+        visible types or (type, attribute) pairs (over ``ty`` and ``a``); None when nothing is visible."""
+        if tenant != scope.tenant:
+            return None
+        condition = scope.predicate(self.dialect)
+        if condition is NOTHING:
+            return None
+        ph = self._ph
+        entities = (f"ty.tenant = {ph} AND ({condition.sql})", [tenant, *condition.params])
+        if scope.attrs is not None:
+            pairs = [(t, sorted(a)) for t, a in sorted(scope.attrs.items()) if a]
+            if not pairs:
+                return None
+            sql = "(" + " OR ".join(
+                f"(ty.type = {ph} AND a.attr IN ({', '.join([ph] * len(a))}))" for _, a in pairs) + ")"
+            return entities, (sql, [v for t, a in pairs for v in (t, *a)])
+        if scope.types is not None:
+            return entities, (f"ty.type IN ({', '.join([ph] * len(scope.types))})", sorted(scope.types))
+        return entities, ("1 = 1", [])
+
+    def _scoped_type_summary(self, tenant: str, scope: ReadScope) -> dict[str, dict[str, int]]:
+        """type_summary counting visible entities, types and attributes only."""
+        found = self._scoped_conditions(scope, tenant)
+        if found is None:
+            return {}
+        (entities, e_params), (pairs, p_params) = found
+        ph = self._ph
+        types = "1 = 1" if scope.types is None else f"ty.type IN ({', '.join([ph] * len(scope.types))})"
+        out: dict[str, dict[str, int]] = {}
+        for type_iri, count in self.conn.execute(
+            f"SELECT ty.type, count(*) FROM entity_types ty JOIN entities e ON e.seq = ty.entity_seq "
+            f"WHERE {entities} AND {types} GROUP BY ty.type", [*e_params, *sorted(scope.types or ())],
+        ).fetchall():
+            out.setdefault(type_iri, {})[""] = count
+        for type_iri, attr, count in self.conn.execute(
+            "SELECT ty.type, a.attr, count(*) FROM entity_types ty JOIN entity_attrs a ON a.entity_seq = ty.entity_seq "
+            f"JOIN entities e ON e.seq = ty.entity_seq WHERE {entities} AND {pairs} GROUP BY ty.type, a.attr",
+            [*e_params, *p_params],
+        ).fetchall():
+            out.setdefault(type_iri, {})[attr] = count
+        return out
+
+    def _scoped_attribute_summary(self, tenant: str, scope: ReadScope) -> dict[str, dict[str, Any]]:
+        """attribute_summary counting visible entities and (type, attribute) pairs only."""
+        found = self._scoped_conditions(scope, tenant)
+        if found is None:
+            return {}
+        (entities, e_params), (pairs, p_params) = found
+        params = [*e_params, *p_params]
+        source = ("FROM entity_attrs a JOIN entity_types ty ON ty.entity_seq = a.entity_seq "
+                  f"JOIN entities e ON e.seq = a.entity_seq WHERE {entities} AND {pairs}")
+        out: dict[str, dict[str, Any]] = {}
+        for attr, attr_types, count in self.conn.execute(
+            f"SELECT a.attr, a.attr_types, count(DISTINCT a.entity_seq) {source} GROUP BY a.attr, a.attr_types", params
+        ).fetchall():
+            info = out.setdefault(attr, {"count": 0, "attributeTypes": set(), "types": set()})
+            info["count"] += count
+            info["attributeTypes"].update(attr_types.split(","))
+        for attr, type_iri in self.conn.execute(f"SELECT DISTINCT a.attr, ty.type {source}", params).fetchall():
+            out.setdefault(attr, {"count": 0, "attributeTypes": set(), "types": set()})["types"].add(type_iri)
+        return out
+
+    def _visible_attrs(self, tenant: str, entity_ids: Iterable[str]) -> dict[str, frozenset[str] | None]:
+        """Under a read scope: the visible entities among these ids, each with its visible attributes
+        (None: all). Looked up once per entity and request."""
+        scope = self.scope
+        assert scope is not None
+        out: dict[str, frozenset[str] | None] = {}
+        missing = []
+        for entity_id in dict.fromkeys(entity_ids):
+            try:
+                known = scope.remembered(entity_id)
+            except KeyError:
+                missing.append(entity_id)
+                continue
+            if known is not False:
+                out[entity_id] = known  # type: ignore[assignment]
+        if not missing:
+            return out
+        types: dict[str, list[str]] = {}
+        condition = scope.predicate(self.dialect) if tenant == scope.tenant else NOTHING
+        if condition is not NOTHING:
+            for where, chunk in self.in_chunks("e.id", missing):
+                rows = self.conn.execute(
+                    f"SELECT e.id, ty.type FROM entities e JOIN entity_types ty ON ty.entity_seq = e.seq "
+                    f"WHERE e.tenant = {self._ph} AND {where} AND ({condition.sql})",
+                    [tenant, *chunk, *condition.params],
+                ).fetchall()
+                for entity_id, type_iri in rows:
+                    types.setdefault(entity_id, []).append(type_iri)
+        for entity_id in missing:
+            if entity_id in types:
+                out[entity_id] = scope.allowed_attrs(types[entity_id])
+                scope.remember(entity_id, out[entity_id])
+            else:
+                scope.remember(entity_id, False)
+        return out
+
+    def _scoped_history(self, tenant: str, query: HistoryQuery
+                        ) -> tuple[HistoryQuery, dict[str, frozenset[str] | None]] | None:
+        """The history query narrowed to the visible entities and attributes of the read scope (None:
+        nothing visible), and each entity's visible attributes for the final filtering of the rows."""
+        visible = self._visible_attrs(tenant, query.entity_ids)
+        ids = [i for i in query.entity_ids if i in visible]
+        attrs: list[str] | None = None if query.attrs is None else list(query.attrs)
+        if any(v is not None for v in visible.values()):
+            union = frozenset().union(*(v for v in visible.values() if v is not None))
+            if all(v is not None for v in visible.values()):
+                attrs = sorted(union) if attrs is None else [a for a in attrs if a in union]
+        if not ids or attrs == []:
+            return None
+        return replace(query, entity_ids=ids, attrs=attrs), visible
 
     # history -------------------------------------------------------------------------
     def _history_params(self, tenant: str, row: HistoryRow) -> tuple:
@@ -626,6 +772,16 @@ class SqlSession(Session):
         """Read history rows ordered by entity, attribute and time (ascending)."""
         if not query.entity_ids:
             return []
+        if self.scope is not None:
+            scoped = self._scoped_history(tenant, query)
+            if scoped is None:
+                return []
+            narrowed, visible = scoped
+            return [r for r in self._read_history(tenant, narrowed)
+                    if visible[r.entity_id] is None or r.attr in visible[r.entity_id]]  # type: ignore[operator]
+        return self._read_history(tenant, query)
+
+    def _read_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]:
         where, params = self._history_where(tenant, query)
         column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
         select = (
@@ -669,6 +825,17 @@ class SqlSession(Session):
         """Aggregate numeric history in fixed buckets of period_us microseconds from origin."""
         if not query.entity_ids:
             return {}
+        if self.scope is not None:
+            scoped = self._scoped_history(tenant, query)
+            if scoped is None:
+                return {}
+            query, visible = scoped
+            found = self._aggregate(tenant, query, origin, period_us, methods)
+            return {k: v for k, v in found.items() if visible[k[0]] is None or k[1] in visible[k[0]]}  # type: ignore[operator]
+        return self._aggregate(tenant, query, origin, period_us, methods)
+
+    def _aggregate(self, tenant: str, query: HistoryQuery, origin: str, period_us: int, methods: Sequence[str]
+                   ) -> dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]]:
         unknown = set(methods) - set(AGGREGATION_METHODS)
         if unknown:
             raise ValueError(f"unknown aggregation method(s): {', '.join(sorted(unknown))}")
@@ -776,6 +943,10 @@ class SqlSession(Session):
         *, dataset_id: str | None = None, limit: int | None = None,
     ) -> list[tuple[int, float]]:
         """The numeric history of one attribute as (observedAt µs, value) pairs, oldest first."""
+        if self.scope is not None:
+            visible = self._visible_attrs(tenant, [entity_id])
+            if entity_id not in visible or (visible[entity_id] is not None and attr not in visible[entity_id]):  # type: ignore[operator]
+                return []
         sql = ("SELECT ts, num FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? "
                f"AND {'deleted = 0' if self.dialect == 'sqlite' else 'NOT deleted'} "
                "AND observed_at IS NOT NULL AND num IS NOT NULL")
@@ -798,6 +969,25 @@ class SqlSession(Session):
         """The earliest time (on the query's time property) among the matching history rows."""
         if not query.entity_ids:
             return None
+        if self.scope is not None:  # per group of entities sharing their visible attributes
+            scoped = self._scoped_history(tenant, query)
+            if scoped is None:
+                return None
+            query, visible = scoped
+            groups: dict[frozenset[str] | None, list[str]] = {}
+            for entity_id in query.entity_ids:
+                groups.setdefault(visible[entity_id], []).append(entity_id)
+            found = []
+            for allowed, ids in groups.items():
+                attrs = query.attrs if allowed is None else [a for a in (query.attrs or sorted(allowed))
+                                                             if a in allowed]
+                if attrs != []:
+                    found.append(self._earliest(tenant, replace(query, entity_ids=ids, attrs=attrs)))
+            moments = [m for m in found if m is not None]
+            return min(moments, key=ts_to_us) if moments else None
+        return self._earliest(tenant, query)
+
+    def _earliest(self, tenant: str, query: HistoryQuery) -> str | None:
         where, params = self._history_where(tenant, query)
         column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
         row = self._exec(f"SELECT min({column}) FROM attr_history WHERE {where}", params).fetchone()
@@ -865,7 +1055,12 @@ class SqlSession(Session):
         ).fetchone()
         if row is None:
             return None
-        return {"id": row[0], "type": orjson.loads(row[1]), "createdAt": row[2], "modifiedAt": row[3]}
+        ident = {"id": row[0], "type": orjson.loads(row[1]), "createdAt": row[2], "modifiedAt": row[3]}
+        if self.scope is not None:
+            if entity_id not in self._visible_attrs(tenant, [entity_id]):
+                return None
+            ident["type"] = self.scope.visible_types(ident["type"])
+        return ident
 
     def temporal_entity_ids(self, tenant: str, query: EntityQuery) -> list[dict]:
         """Identities of entities with history matching the id, idPattern and type filters."""
@@ -883,17 +1078,18 @@ class SqlSession(Session):
                 f"AND tt.type IN ({','.join('?' * len(query.type_iris)) or 'NULL'}))"
             )
             params += [tenant, *query.type_iris]
-            rows = self._exec(
-                f"SELECT id, types, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} "
-                "ORDER BY id",
-                params,
-            ).fetchall()
         rows = self._exec(
             f"SELECT id, types, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} "
             "ORDER BY id",
             params,
         ).fetchall()
-        return [{"id": r[0], "type": orjson.loads(r[1]), "createdAt": r[2], "modifiedAt": r[3]} for r in rows]
+        idents = [{"id": r[0], "type": orjson.loads(r[1]), "createdAt": r[2], "modifiedAt": r[3]} for r in rows]
+        scope = self.scope
+        if scope is None:
+            return idents
+        # an entity's history is visible while the entity itself is (its current commune, its types)
+        visible = self._visible_attrs(tenant, [i["id"] for i in idents])
+        return [{**i, "type": scope.visible_types(i["type"])} for i in idents if i["id"] in visible]
 
     def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict]) -> None:
         """Record (or extend) the identity of entities that have history."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from calanque.ngsild.qlang import register_sqlite_functions
 from calanque.store.base import Store
 from calanque.store.migrations import migration_files
+from calanque.store.scope import current as current_scope
 from calanque.store.sql import SqlSession
 
 
@@ -64,7 +65,7 @@ class SqliteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield SqlSession(conn, "sqlite")
+                yield SqlSession(conn, "sqlite", scope=None if write else current_scope())
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

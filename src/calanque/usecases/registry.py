@@ -29,6 +29,7 @@ from typing import Any
 
 ENTRY_POINT_GROUP = "calanque.usecases"
 _NAME = re.compile(r"[a-z][a-z0-9-]{1,31}")
+_PUBLIC_PATH = re.compile(r"(/(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z0-9_.\-]+))+")
 
 
 class UseCaseError(ValueError):
@@ -43,6 +44,19 @@ class Indicator:
     description: str
     unit: str | None = None
     endpoint: str | None = None  # path under /api/v1/<usecase>, e.g. "/{entityId}/indicators"
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """An entity type a use case publishes by default, with the attributes anyone may read.
+
+    Every other attribute of the type stays private (device links, internal settings…). These are
+    defaults: the platform applies them to the default tenant once, and a tenant's admins publish and
+    unpublish at will (``calanque publication``, ``/api/v1/publication``; docs/security.md).
+    """
+
+    entity_type: str  # a term of the core context, one of the use case's entity types
+    attributes: tuple[str, ...]  # attribute terms; publishing one publishes its sub-properties too
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +154,8 @@ class UseCase:
     device_models: tuple[str, ...] = ()  # codec names of the devices it accepts
     indicators: tuple[Indicator, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
-    publishes: tuple[str, ...] = ()  # what it publishes as open data (entity types or exports)
+    publishes: tuple[Publication, ...] = ()  # entity types and attributes public by default
+    public_paths: tuple[str, ...] = ()  # GET paths under /api/v1/<name> anonymous callers may use
     router: Callable[[], Any] | None = None  # returns a FastAPI APIRouter, mounted at /api/v1/<name>
     enrich: Enricher | None = None  # ingestion-time derivations for uplinks feeding its entity types
     cli: Any = None  # a click.Group, mounted as `calanque <name> …` (imports, exports, reports)
@@ -166,7 +181,8 @@ class UseCase:
                 {"name": t.name, "value": t.value, "unit": t.unit, "description": t.description}
                 for t in self.thresholds
             ],
-            "publishes": list(self.publishes),
+            "publishes": [{"entityType": p.entity_type, "attributes": list(p.attributes)} for p in self.publishes],
+            "publicPaths": [f"/api/v1/{self.name}{p}" for p in self.public_paths],
             "source": self.source,
         }
 
@@ -179,6 +195,18 @@ def _check(usecase: Any, where: str) -> UseCase:
         raise UseCaseError(f"{where}: use-case name {usecase.name!r} must be 2-32 lower-case letters, digits or '-'")
     if not usecase.entity_types:
         raise UseCaseError(f"{where}: use case '{usecase.name}' declares no entity type")
+    for item in usecase.publishes:
+        if not isinstance(item, Publication):
+            raise UseCaseError(f"{where}: publishes lists Publication(entity_type, attributes) items, got {item!r}")
+        if item.entity_type not in usecase.entity_types:
+            raise UseCaseError(f"{where}: use case '{usecase.name}' publishes {item.entity_type!r}, which is not "
+                               f"one of its entity types ({', '.join(usecase.entity_types)})")
+        if not item.attributes or not all(isinstance(a, str) and a for a in item.attributes):
+            raise UseCaseError(f"{where}: the publication of {item.entity_type} needs attribute names")
+    for path in usecase.public_paths:
+        if not isinstance(path, str) or not _PUBLIC_PATH.fullmatch(path):
+            raise UseCaseError(f"{where}: public path {path!r} must start with '/' and hold only literal "
+                               "segments and {parameter} segments, e.g. '/{counterId}/display'")
     return usecase
 
 

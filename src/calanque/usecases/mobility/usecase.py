@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from calanque.usecases.mobility.cli import cli
-from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Publication, UseCase
 
 
 def _router() -> Any:
@@ -53,8 +53,14 @@ USECASE = UseCase(
         Indicator("display", "Today's and this year's passages and the last update (street totem, public)",
                   "passages", "/{counterId}/display"),
     ),
-    publishes=("TrafficFlowObserved", "CrowdFlowObserved",
-               "comptage-mobilites site, channel and measure CSV (schema 0.2.0): /export/{site,channel,measure}.csv"),
+    # counts are public by default (street totems, the open-data files "comptage des mobilités"); the
+    # counters' device links stay private
+    publishes=(
+        Publication("TrafficFlowObserved", ("location", "name", "address", "municipalityCode", "intensity", "vehicleType", "measurementPeriod")),
+        Publication("CrowdFlowObserved", ("location", "name", "address", "municipalityCode", "peopleCount", "measurementPeriod")),
+    ),
+    public_paths=("/{counterId}/display", "/{counterId}/counts", "/{counterId}/profile", "/{counterId}/summary",
+                  "/export/site.csv", "/export/channel.csv", "/export/measure.csv"),
     router=_router,
     cli=cli,
     map_state=_map_state,

@@ -31,7 +31,7 @@ from calanque.ngsild.errors import BadRequestData, NonexistentTenant, TooManyRes
 from calanque.store.base import EntityQuery
 from calanque.usecases import common
 from calanque.usecases.noise import indicators as ind
-from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Publication, Threshold, UseCase
 
 ENTITY_TYPE = "NoiseLevelObserved"
 LEVEL_ATTR = "LAeq"
@@ -360,7 +360,9 @@ USECASE = UseCase(
         Threshold("Lden", DEFAULT_LDEN_DB, "dB(A)", f"{_WHO_2018}: Lden guideline value"),
         Threshold("Lnight", DEFAULT_LNIGHT_DB, "dB(A)", f"{_WHO_2018}: Lnight guideline value"),
     ),
-    publishes=(ENTITY_TYPE,),
+    # noise levels are public by default; the sensor's device link and site stay private
+    publishes=(Publication(ENTITY_TYPE, ("location", "name", "address", "municipalityCode", LEVEL_ATTR, "LAmax", "measurementPeriod")),),
+    public_paths=("/observatory", "/{entityId}/indicators", "/{entityId}/daily"),
     router=router,
     map_state=_map_state,
     dashboard=Dashboard(folder=Path(__file__).parent / "dashboard"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Publication, Threshold, UseCase
 from calanque.usecases.waste.enrichment import enrich
 from calanque.usecases.waste.fill import EmptyingRule
 from calanque.usecases.waste.settings import WasteSettings
@@ -63,6 +63,12 @@ USECASE = UseCase(
         Threshold("emptyingDrop", EmptyingRule().min_drop, "C62",
                   f"a fill drop of at least this, ending below {EmptyingRule().end_below}, is an emptying "
                   "(sets dateLastEmptying)"),
+    ),
+    # where the containers are, what they take and how full they are; sensor readings, thresholds and
+    # emptying dates stay private (collection planning is the operator's business)
+    publishes=(
+        Publication("WasteContainer", ("location", "name", "address", "municipalityCode", "storedWasteKind", "fillingLevel")),
+        Publication("WasteContainerIsle", ("location", "name", "address", "municipalityCode",)),
     ),
     router=router,
     enrich=enrich,

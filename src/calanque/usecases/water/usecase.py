@@ -34,7 +34,7 @@ from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData, NgsiLdError, ResourceNotFound, TooManyResults
 from calanque.store.base import HistoryQuery
 from calanque.usecases import common
-from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Publication, Threshold, UseCase
 from calanque.usecases.water import importer
 from calanque.usecases.water.cli import water as water_cli
 from calanque.usecases.water.hubeau import DEFAULT_BASE_URL, HubEauClient, HubEauError
@@ -393,7 +393,14 @@ USECASE = UseCase(
           for name, rng in DEFAULT_RANGES.items()
           for which, value in (("min", rng.minimum), ("max", rng.maximum)) if value is not None),
     ),
-    publishes=("FloodMonitoring", "WaterObserved", QUALITY_TYPE),
+    # levels, flows, water quality and the vigilance settings behind the public status are public by default
+    publishes=(
+        Publication("FloodMonitoring", ("location", "name", "address", "municipalityCode", "currentLevel", "vigilanceThresholds")),
+        Publication("WaterObserved", ("location", "name", "address", "municipalityCode", "height", "flow")),
+        Publication(QUALITY_TYPE, ("location", "name", "address", "municipalityCode", "temperature", "pH", "conductivity", "turbidity", "O2",
+                                   "qualityRanges")),
+    ),
+    public_paths=("/{entityId}/status", "/{entityId}/quality"),
     router=router,
     cli=water_cli,
     map_state=_map_state,

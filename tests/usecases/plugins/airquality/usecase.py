@@ -18,7 +18,7 @@ from typing import Any
 
 from calanque.ngsild.canonical import format_ts
 from calanque.usecases.common import term_iri
-from calanque.usecases.registry import Enrichment, Indicator, Threshold, UseCase
+from calanque.usecases.registry import Enrichment, Indicator, Publication, Threshold, UseCase
 
 ENTITY_TYPE = "AirQualityObserved"
 HOURLY_LIMIT_UG_M3 = 200.0
@@ -60,7 +60,7 @@ USECASE = UseCase(
         Threshold("no2Hourly", HOURLY_LIMIT_UG_M3, "µg/m³", "EU hourly limit value (Directive 2008/50/EC)"),
         Threshold("no2Annual", ANNUAL_LIMIT_UG_M3, "µg/m³", "EU annual limit value (Directive 2008/50/EC)"),
     ),
-    publishes=(ENTITY_TYPE,),
+    publishes=(Publication(ENTITY_TYPE, ("location", "NO2")),),
     router=_router,
     enrich=enrich,
 )
