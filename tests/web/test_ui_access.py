@@ -119,3 +119,45 @@ def test_territory_outlines(server: AuthServer) -> None:
 
     assert answer["approximate"] is True and len(answer["features"]) == len(COMMUNES)
     assert {f["properties"]["code"] for f in answer["features"]} == {c.insee for c in COMMUNES}
+
+
+def test_narrowed_identities_see_only_their_assets_on_the_map_and_live(server: AuthServer) -> None:
+    import threading
+    from datetime import UTC, datetime
+
+    from tests.web.test_live_api import events
+    from tests.web.test_map_api import asset, prop
+
+    now = datetime.now(UTC)
+    container = asset("urn:ngsi-ld:WasteContainer:scope-1", "WasteContainer", fillingLevel=prop(0.2, now))
+    noise = asset("urn:ngsi-ld:NoiseLevelObserved:scope-2", "NoiseLevelObserved", LAeq=prop(50.0, now))
+    elsewhere = asset("urn:ngsi-ld:WasteContainer:scope-3", "WasteContainer", fillingLevel=prop(0.2, now))
+    elsewhere["municipalityCode"] = prop("13001")
+    with server.client("admin") as admin:
+        for entity in (container, noise, elsewhere):
+            assert admin.post("/ngsi-ld/v1/entities", json=entity).status_code == 201
+        every = set(admin.get("/api/v1/map").json()["assets"]["id"])
+    assert {container["id"], noise["id"], elsewhere["id"]} <= every
+    with server.client("operator") as operator:  # an operator of waste
+        seen = set(operator.get("/api/v1/map").json()["assets"]["id"])
+    assert container["id"] in seen and elsewhere["id"] in seen and noise["id"] not in seen
+    with server.client("marseille") as narrowed:  # a partner narrowed to Marseille (13055)
+        seen = set(narrowed.get("/api/v1/map").json()["assets"]["id"])
+    assert container["id"] in seen and noise["id"] in seen and elsewhere["id"] not in seen
+
+    started, result = threading.Event(), []
+    headers = {"Authorization": f"Bearer {server.keys['operator']}"}
+    reader = threading.Thread(target=lambda: result.append(events(
+        f"{server.url}/api/v1/live", headers=headers, started=started, seconds=8,
+        until=lambda got: any(c["id"] == container["id"] for n, d, _ in got if n == "changes" for c in d))))
+    reader.start()
+    assert started.wait(10)
+    with server.client("admin") as admin:
+        later = datetime.now(UTC)
+        assert admin.patch(f"/ngsi-ld/v1/entities/{noise['id']}/attrs",
+                           json={"LAeq": prop(75.0, later)}).status_code == 204
+        assert admin.patch(f"/ngsi-ld/v1/entities/{container['id']}/attrs",
+                           json={"fillingLevel": prop(0.5, later)}).status_code == 204
+    reader.join(15)
+    ids = [c["id"] for n, d, _ in result[0] if n == "changes" for c in d]
+    assert container["id"] in ids and noise["id"] not in ids

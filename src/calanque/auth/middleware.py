@@ -367,7 +367,8 @@ class AuthMiddleware:
                         refusal = err
                 if denied is not None:
                     refusal = (Unauthenticated if denied.status == 401 else Forbidden)(denied.detail)
-            if refusal is None and endpoint.family in TENANT_SCOPED:
+            # the home map's data is read with the same narrowing (the live stream narrows per page)
+            if refusal is None and (endpoint.family in TENANT_SCOPED or endpoint.family == "overview"):
                 if principal.kind == "anonymous":
                     published = st.cached_publication(tenant)
                     if published is None:

@@ -20,6 +20,7 @@ changed than a stream carries (MAX_BATCH); the page reloads its data.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData
 from calanque.store.base import Store
+from calanque.store.scope import CURRENT as CURRENT_SCOPE
+from calanque.store.scope import ReadScope
 from calanque.usecases.common import term_iri
 from calanque.usecases.registry import MapContext, UseCase
 from calanque.web.app import principal_of
@@ -52,17 +55,21 @@ RELOAD = object()
 
 @dataclass(eq=False)
 class Subscription:
-    """One page's connection: what it wants and the queue of batches waiting for it."""
+    """One page's connection: what it wants, what its caller may read, and the batches waiting for it."""
 
+    tenant: str
     types: frozenset[str] | None  # expanded type IRIs, None for all
     ids: frozenset[str] | None
+    scope: ReadScope | None = None  # the caller's read narrowing (an operator's use cases, communes, sites)
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=100))
 
     def wants(self, change: dict[str, Any]) -> bool:
-        """Whether a change concerns this page."""
+        """Whether a change concerns this page and its caller may see the entity."""
         if self.ids is not None and change["id"] not in self.ids:
             return False
-        return self.types is None or not self.types.isdisjoint(change["_types"])
+        if self.types is not None and self.types.isdisjoint(change["_entity"].get("type", [])):
+            return False
+        return self.scope is None or self.scope.visible(change["_entity"], self.tenant)
 
     def offer(self, batch: list[dict[str, Any]] | object, cursor: str) -> None:
         """Queue a batch (its cursor with it); a page too slow to keep up is told to reload."""
@@ -88,7 +95,9 @@ class TenantFeed:
     def start(self) -> None:
         """Start polling (once)."""
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"calanque-live-{self.tenant}")
+            # a context of its own: the task must not inherit the read scope of the request that started it
+            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"calanque-live-{self.tenant}",
+                                                               context=contextvars.Context())
 
     async def _run(self) -> None:
         while self.subscriptions:
@@ -144,7 +153,7 @@ class LiveHub:
                     "type": found[0] if found else None,
                     "modifiedAt": modified,
                     "asset": asset_row(entity, self.types, ctx),
-                    "_types": entity.get("type", []),
+                    "_entity": entity,
                 })
                 if sent is not None:
                     sent[key] = modified
@@ -179,7 +188,7 @@ def _event(name: str, data: Any, event_id: str | None = None) -> bytes:
 
 
 def _public(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in c.items() if k != "_types"} for c in changes]
+    return [{k: v for k, v in c.items() if k != "_entity"} for c in changes]
 
 
 def _list(value: str | None, name: str, limit: int) -> list[str] | None:
@@ -202,10 +211,13 @@ async def live(
     chosen = tenant if tenant is not None else tenant_of(request)
     if chosen and (len(chosen) > 64 or not all(c.isalnum() or c in "_.-" for c in chosen)):
         raise BadRequestData(f"invalid tenant '{chosen[:80]}': use 1 to 64 letters, digits, '_', '-' or '.'")
-    allowed_tenant(principal_of(request), chosen)
+    principal = principal_of(request)
+    allowed_tenant(principal, chosen)
     type_list, id_list = _list(types, "types", 50), _list(ids, "ids", 500)
-    sub = Subscription(types=frozenset(term_iri(t) for t in type_list) if type_list else None,
-                       ids=frozenset(id_list) if id_list else None)
+    auth = getattr(request.app.state, "auth", None)
+    narrowed = auth.narrowed_scope(principal, chosen) if auth is not None and principal.kind != "noauth" else None
+    sub = Subscription(tenant=chosen, types=frozenset(term_iri(t) for t in type_list) if type_list else None,
+                       ids=frozenset(id_list) if id_list else None, scope=narrowed)
     hub: LiveHub = request.app.state.live
     resume = request.headers.get("last-event-id")
     backlog: list[dict[str, Any]] | object = []
@@ -216,7 +228,11 @@ async def live(
         except ValueError:
             resume = None
     if resume:
-        backlog, cursor = await anyio.to_thread.run_sync(hub.read_changes, chosen, resume, None)
+        token = CURRENT_SCOPE.set(None)  # read everything, then keep what this caller may see (sub.wants)
+        try:
+            backlog, cursor = await anyio.to_thread.run_sync(hub.read_changes, chosen, resume, None)
+        finally:
+            CURRENT_SCOPE.reset(token)
         if backlog is not RELOAD:
             backlog = [c for c in backlog if sub.wants(c)]  # type: ignore[union-attr]
 
