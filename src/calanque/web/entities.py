@@ -72,6 +72,14 @@ def may_command(session: Session, request: Request, principal: Principal, tenant
     return refusal is None
 
 
+def visible_to(request: Request, principal: Principal, tenant: str, entity: dict) -> bool:
+    """Whether the principal's read scope (operators: their use cases' types; narrowed identities: their
+    communes or sites) shows this entity; the page is rendered outside the API's scoped reads."""
+    auth = getattr(request.app.state, "auth", None)
+    scope = auth.narrowed_scope(principal, tenant) if auth is not None else None
+    return scope is None or scope.visible(entity, tenant)
+
+
 @dataclass(slots=True)
 class EntityView:
     """What the server tells the page about an entity."""
@@ -112,6 +120,8 @@ def entity_page(request: Request, entity_id: str) -> HTMLResponse:
     store = request.app.state.store
     with store.session() as session:
         entity = session.get_entity(tenant, entity_id)
+        if entity is not None and not visible_to(request, principal, tenant, entity):
+            entity = None  # out of the principal's read scope: as if it did not exist, like the API answers
         view = entity_view(session, request, principal, tenant, entity) if entity is not None else None
     if view is None:
         return render(request, "entity_missing.html", title=_("Not found"), status=404, entity_id=entity_id)
