@@ -20,7 +20,7 @@ HOOK_LABEL = re.compile(r"""MapState\(\s*"\w+",\s*"([^"]+)"|^\s*"\w+": "(Level [
 # the map legend's level names (map.js NAMES)
 # attribute names the public portal shows as column headings
 PUBLIC_ATTRIBUTES = ("LAeq", "LAmax", "currentLevel", "height", "flow", "temperature", "pH", "conductivity",
-                     "turbidity", "O2", "intensity", "peopleCount")
+                     "turbidity", "O2", "intensity", "peopleCount", "fillingLevel")
 LEVEL_NAMES = re.compile(r"""^\s+ok: "Normal".*?};""", re.S | re.M)
 
 

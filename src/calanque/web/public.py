@@ -7,7 +7,7 @@ no data to these pages.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from calanque.web.app import render, translator
@@ -23,8 +23,9 @@ def portal(request: Request) -> HTMLResponse:
 
 
 @router.get("/public/counters/{counter_id}/totem")
-def totem(request: Request, counter_id: str) -> HTMLResponse:
+def totem(request: Request, counter_id: str,
+          refresh: int = Query(60, ge=5, le=3600, description="seconds between two refreshes")) -> HTMLResponse:
     """A counter's street totem: today's and this year's passages in large type; it refreshes itself."""
     _ = translator(request)
     return render(request, "totem.html", title=_("Bike and pedestrian counter"), public=True,
-                  page={"counterId": counter_id, "refreshSeconds": 60})
+                  page={"counterId": counter_id, "refreshSeconds": refresh})

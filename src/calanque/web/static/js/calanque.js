@@ -65,6 +65,7 @@
     try {
       response = await fetch(path, {
         method, headers, body, credentials: anonymous ? "omit" : "same-origin", signal: options.signal,
+        cache: options.cache || "default",
       });
     } catch (err) {
       if (err.name === "AbortError") throw err;

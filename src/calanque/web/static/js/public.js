@@ -85,7 +85,7 @@
   }
 
   function summary(uc, pub, list, figures) {
-    const cards = [C.el("div", { class: "card" },
+    const cards = [C.el("div", { class: "card", dataset: { type: pub.entityType } },
       C.el("div", { class: "figure", text: C.fmt.number(list.length) }),
       C.el("div", { class: "figure-label", text: C.t("published sensors ({type})", { type: C.t(pub.entityType) }) }))];
     if (figures) {

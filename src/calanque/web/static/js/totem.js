@@ -11,7 +11,8 @@
 
   async function refresh() {
     try {
-      const display = await C.api(url, { anonymous: true });
+      // no-cache: the display endpoint allows caching (for proxies); the totem wants the latest counts
+      const display = await C.api(url, { anonymous: true, cache: "no-cache" });
       if (display.name) byId("totem-name").textContent = display.name;
       byId("totem-today").textContent = C.fmt.number(display.today, 0);
       byId("totem-year").textContent = C.fmt.number(display.year, 0);
