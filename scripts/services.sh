@@ -28,3 +28,11 @@ ensure_mosquitto() {
   for _ in $(seq 1 20); do _mqtt_up && break; sleep 0.5; done
   if ! _mqtt_up; then echo "FATAL: Mosquitto is not reachable on 127.0.0.1:1883" >&2; exit 1; fi
 }
+
+# The browser tests (tests/web) drive Debian's Chromium with Playwright (../shared/BROWSER-TESTING.md);
+# Playwright's own browser download is never used (it needs the internet).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  _apt_install chromium
+  if ! command -v chromium >/dev/null 2>&1; then echo "FATAL: chromium could not be installed" >&2; exit 1; fi
+}
