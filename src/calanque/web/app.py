@@ -163,10 +163,10 @@ def _mount_static(app: FastAPI) -> None:
 
 def mount_web(app: FastAPI, settings: Settings) -> None:
     """Add the web UI to the app: pages, their JSON endpoints (map, live changes, territory) and static files."""
-    from calanque.web import dashboards, entities, home, live, mapdata, pages, public, territory
+    from calanque.web import dashboards, devicepages, entities, home, live, mapdata, pages, public, territory
 
     territory.outlines(settings.territory_geojson)  # a bad territory file stops the start, saying why
     app.state.live = live.LiveHub(app.state.store, app.state.usecases)
-    for module in (pages, home, public, mapdata, live, territory, dashboards, entities):
+    for module in (pages, home, public, mapdata, live, territory, dashboards, entities, devicepages):
         app.include_router(module.router)
     _mount_static(app)
