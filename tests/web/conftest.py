@@ -84,7 +84,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     store = SqliteStore(str(tmp / "ui.db"))
     port, tile_port = free_port(), free_port()
     settings = Settings(data_dir=tmp, port=port, auth=True, rate_limit_per_minute=100_000,
-                        rate_limit_anonymous_per_minute=100_000,
+                        rate_limit_anonymous_per_minute=100_000, mqtt_url="mqtt://127.0.0.1:1883",
                         map_tile_url=f"http://127.0.0.1:{tile_port}/{{z}}/{{x}}/{{y}}.png")
     live = LiveServer(create_app(settings, store=store), port).start()
     with store.session(write=True) as session:
