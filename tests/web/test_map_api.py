@@ -217,3 +217,19 @@ def test_an_empty_or_unknown_tenant_has_no_asset(root: httpx.Client, api: httpx.
     assert other.status_code == 200 and other.json()["count"] == 0
     bad = root.get("/api/v1/map", headers={"NGSILD-Tenant": "no spaces"})
     assert bad.status_code == 400 and "NGSILD-Tenant" in bad.json()["detail"]
+
+
+def test_the_map_follows_changes_creations_and_deletions(api: httpx.Client, root: httpx.Client) -> None:
+    """The map is patched with what changed since its last computation; a deletion forces a full one."""
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    w = "urn:ngsi-ld:WasteContainer:"
+    create(api, *(asset(f"{w}c{n}", "WasteContainer", fillingLevel=prop(0.1, now)) for n in range(3)))
+    assert {r["level"] for r in rows(root).values()} == {"ok"}
+    assert api.patch(f"/entities/{w}c1/attrs", json={"fillingLevel": prop(0.99, datetime.now(UTC))}).status_code == 204
+    create(api, asset(f"{w}c3", "WasteContainer", fillingLevel=prop(0.85, now)))
+    got = rows(root)
+    assert (got[f"{w}c1"]["level"], got[f"{w}c3"]["level"], len(got)) == ("bad", "high", 4)
+    assert api.delete(f"/entities/{w}c0").status_code == 204
+    assert set(rows(root)) == {f"{w}c1", f"{w}c2", f"{w}c3"}
+    gzip = root.get("/api/v1/map", headers={"Accept-Encoding": "gzip"})
+    assert gzip.status_code == 200 and gzip.json()["count"] == 3  # httpx decodes the gzip body

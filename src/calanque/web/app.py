@@ -167,6 +167,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
 
     territory.outlines(settings.territory_geojson)  # a bad territory file stops the start, saying why
     app.state.live = live.LiveHub(app.state.store, app.state.usecases)
+    app.state.map_cache = mapdata.MapCache()
     for module in (pages, home, public, mapdata, live, territory, dashboards, entities, devicepages):
         app.include_router(module.router)
     _mount_static(app)

@@ -8,20 +8,26 @@ answers None, or that has no location, is not drawn.
 
 from __future__ import annotations
 
+import gzip
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from shapely.geometry import shape
 
 from calanque.auth.model import Principal
-from calanque.ngsild.api.http import json_response, tenant_of
-from calanque.ngsild.canonical import format_ts
+from calanque.ngsild.api.http import tenant_of
+from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import NgsiLdError
-from calanque.store.base import EntityQuery, Session
+from calanque.store.base import EntityQuery, Session, Store
+from calanque.store.scope import CURRENT as CURRENT_SCOPE
+from calanque.store.scope import ReadScope
 from calanque.usecases.common import term_iri
 from calanque.usecases.registry import MAP_LEVELS, MapContext, MapState, UseCase
 from calanque.web.app import principal_of
@@ -133,23 +139,34 @@ def asset_row(entity: dict, types: MappedTypes, ctx: MapContext) -> dict[str, An
     }
 
 
-def read_assets(session: Session, tenant: str, types: MappedTypes, now: datetime | None = None) -> list[dict]:
-    """Every drawn asset of a tenant, in storage order."""
+def scan(session: Session, tenant: str, types: MappedTypes, now: datetime | None = None
+         ) -> Iterator[tuple[dict, dict | None]]:
+    """Every entity of the use cases' types in storage order, with its asset row (None: not drawn)."""
     if not types.by_iri or (tenant and not session.tenant_exists(tenant)):
-        return []
+        return
     ctx = MapContext(tenant=tenant, now=now or datetime.now(UTC), session=session)
-    rows: list[dict] = []
     offset = 0
     while True:
         page, _ = session.query_entities(tenant, EntityQuery(type_iris=list(types.by_iri), limit=PAGE,
                                                              offset=offset))
         for entity in page:
-            row = asset_row(entity, types, ctx)
-            if row is not None:
-                rows.append(row)
+            yield entity, asset_row(entity, types, ctx)
         if len(page) < PAGE:
-            return rows
+            return
         offset += PAGE
+
+
+def read_assets(session: Session, tenant: str, types: MappedTypes, now: datetime | None = None) -> list[dict]:
+    """Every drawn asset of a tenant, in storage order."""
+    return [row for _, row in scan(session, tenant, types, now) if row is not None]
+
+
+def count_entities(session: Session, tenant: str, types: MappedTypes) -> int:
+    """How many entities of the use cases' types the tenant has (an index count)."""
+    if not types.by_iri or (tenant and not session.tenant_exists(tenant)):
+        return 0
+    _, count = session.query_entities(tenant, EntityQuery(type_iris=list(types.by_iri), limit=0, count=True))
+    return int(count or 0)
 
 
 def columns(rows: Sequence[dict]) -> dict[str, Any]:
@@ -194,13 +211,101 @@ def columns(rows: Sequence[dict]) -> dict[str, Any]:
     }
 
 
+def _stub(entity: dict) -> dict:
+    """What a read scope needs to decide whether a staff member sees an entity: its types, commune, site."""
+    attrs = {}
+    for term in ("municipalityCode", "site"):
+        value = _value(entity, term)
+        if value is not None:
+            attrs[term_iri(term)] = [{"type": "Property", "value": value}]
+    return {"id": entity["id"], "type": entity.get("type", []), "attrs": attrs}
+
+
+@dataclass
+class _Computed:
+    rows: dict[str, dict]  # entity id -> asset row, in storage order (new assets at the end)
+    stubs: dict[str, dict]
+    known: set[str]  # every entity of the types, drawn or not: a count that differs means deletions
+    cursor: str  # changes after this modifiedAt (minus the overlap) are not in the rows yet
+    full_at: float  # time.monotonic() of the last full computation
+
+
+class MapCache:
+    """The asset rows of each tenant in this process: a full computation at most every FULL_SECONDS,
+    patched in between with the entities changed since (an indexed store query) when no entity was
+    deleted (an index count), so that opening the home costs two small queries instead of reading every
+    entity. Silence is time-driven, not change-driven: an asset falling silent shows within FULL_SECONDS."""
+
+    FULL_SECONDS = 60.0
+    OVERLAP_SECONDS = 5.0
+    MAX_CHANGES = 5000
+
+    def __init__(self) -> None:
+        self._computed: dict[str, _Computed] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def rows(self, store: Store, tenant: str, types: MappedTypes, scope: ReadScope | None) -> list[dict]:
+        """The tenant's asset rows that the read scope shows (blocking: reads the store).
+
+        The rows are computed without any read scope (shared by every caller of the process), then kept
+        or dropped per caller with ``scope.visible`` on each entity's types, commune and site."""
+        with self._guard:
+            lock = self._locks.setdefault(tenant, threading.Lock())
+        with lock:
+            token = CURRENT_SCOPE.set(None)
+            try:
+                computed = self._update(store, tenant, types)
+            finally:
+                CURRENT_SCOPE.reset(token)
+        if scope is None:
+            return list(computed.rows.values())
+        return [row for entity_id, row in computed.rows.items() if scope.visible(computed.stubs[entity_id], tenant)]
+
+    def _update(self, store: Store, tenant: str, types: MappedTypes) -> _Computed:
+        now = datetime.now(UTC)
+        computed = self._computed.get(tenant)
+        with store.session() as session:
+            if computed is not None and time.monotonic() - computed.full_at < self.FULL_SECONDS:
+                since = format_ts(parse_ts(computed.cursor) - timedelta(seconds=self.OVERLAP_SECONDS))
+                changed = session.changed_entities(tenant, since, self.MAX_CHANGES + 1)
+                changed = [e for e in changed if types.find(e) is not None]
+                known = computed.known | {e["id"] for e in changed}
+                if len(changed) <= self.MAX_CHANGES and len(known) == count_entities(session, tenant, types):
+                    ctx = MapContext(tenant=tenant, now=now, session=session)
+                    for entity in changed:
+                        row = asset_row(entity, types, ctx)
+                        computed.rows.pop(entity["id"], None)
+                        computed.stubs.pop(entity["id"], None)
+                        if row is not None:
+                            computed.rows[entity["id"]] = row
+                            computed.stubs[entity["id"]] = _stub(entity)
+                        computed.cursor = max(computed.cursor, entity.get("modifiedAt") or "")
+                    computed.known = known
+                    return computed
+            started = time.monotonic()
+            rows, stubs, every = {}, {}, set()
+            for entity, row in scan(session, tenant, types, now):
+                every.add(entity["id"])
+                if row is not None:
+                    rows[row["id"]] = row
+                    stubs[row["id"]] = _stub(entity)
+        computed = _Computed(rows=rows, stubs=stubs, known=every, cursor=format_ts(now), full_at=started)
+        self._computed[tenant] = computed
+        return computed
+
+
 @router.get("/api/v1/map", summary="Every located asset with its map state (compact columns), for the home map")
 def map_data(request: Request) -> Any:
     """The assets of the request's tenant (``NGSILD-Tenant``) drawn on the department home, with the
     list of those needing attention today (indices into the columns, most serious first)."""
     tenant = allowed_tenant(principal_of(request), tenant_of(request))
     types = MappedTypes.of(request.app.state.usecases)
-    now = datetime.now(UTC)
-    with request.app.state.store.session() as session:
-        rows = read_assets(session, tenant, types, now)
-    return json_response({"generatedAt": format_ts(now), **columns(rows)})
+    rows = request.app.state.map_cache.rows(request.app.state.store, tenant, types, CURRENT_SCOPE.get())
+    body = orjson.dumps({"generatedAt": format_ts(datetime.now(UTC)), **columns(rows)})
+    headers = {"cache-control": "no-store"}
+    if len(body) > 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+        body = gzip.compress(body, compresslevel=5)  # 2 MB of columns for 20 000 assets become ~0.4 MB
+        headers["content-encoding"] = "gzip"
+        headers["vary"] = "Accept-Encoding"
+    return Response(body, media_type="application/json", headers=headers)
