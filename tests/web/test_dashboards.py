@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -58,7 +58,7 @@ def midnight(day: date) -> datetime:
 def login_to(page: Page, server: UiServer, path: str, role: str = "admin") -> None:
     """Log in as the user of a role and wait for ``path`` itself (the login page's URL also ends with it)."""
     login(page, server, role, next_path=path)
-    page.wait_for_url(lambda url: urlsplit(url).path == path, timeout=WAIT)
+    page.wait_for_url(lambda url: unquote(urlsplit(url).path) == unquote(path), timeout=WAIT)
 
 
 def open_dashboard(page: Page, server: UiServer, name: str, query: str = "") -> None:
