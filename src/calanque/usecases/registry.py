@@ -207,6 +207,14 @@ def _check(usecase: Any, where: str) -> UseCase:
         if not isinstance(path, str) or not _PUBLIC_PATH.fullmatch(path):
             raise UseCaseError(f"{where}: public path {path!r} must start with '/' and hold only literal "
                                "segments and {parameter} segments, e.g. '/{counterId}/display'")
+    if usecase.dashboard is not None:
+        board = usecase.dashboard
+        if not isinstance(board, Dashboard):
+            raise UseCaseError(f"{where}: dashboard must be a calanque.usecases.registry.Dashboard, got {board!r}")
+        for file in (board.template, *board.files()):
+            if "/" in file or "\\" in file or not (Path(board.folder) / file).is_file():
+                raise UseCaseError(f"{where}: the dashboard of use case '{usecase.name}' names {file!r}, which is not "
+                                   f"a file of its folder {board.folder}")
     return usecase
 
 

@@ -10,6 +10,7 @@ change here. The shared chart, table and map helpers are ``static/js/dashboards.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from calanque.usecases.registry import Dashboard, UseCase
 from calanque.web import i18n
 from calanque.web.app import language, principal_of, render, static_url, translator
 
+log = logging.getLogger("calanque.web")
 router = APIRouter(include_in_schema=False)
 ASSET_PREFIX = "/_static/usecases"
 
@@ -77,19 +79,24 @@ def dashboard_page(request: Request, name: str) -> HTMLResponse:
     usecase = usecase_of(request, name)
     if usecase is None:
         return render(request, "dashboard_missing.html", title=_("Not found"), status=404, name=name)
-    title = _(usecase.title)
     if usecase.dashboard is None:
-        return render(request, "dashboard_missing.html", title=title, usecase=usecase, name=name)
+        return render(request, "dashboard_missing.html", title=_(usecase.title), usecase=usecase, name=name)
     lang = language(request)
     own = dashboard_messages(usecase.dashboard, lang)
+    title = own.get(usecase.title) or _(usecase.title)
     principal = principal_of(request)
     page = {"usecase": usecase.name, "messages": own, "indicators": usecase.describe()["indicators"],
             "thresholds": usecase.describe()["thresholds"], "canCommand": "command" in principal.scopes
             and principal.role in ("admin", "operator", "partner")}
-    fragment = _fragment(usecase, usecase.dashboard, {
-        "_": _gettext(own, i18n.load(lang)), "usecase": {"name": usecase.name, "title": title},
-        "lang": lang, "static_url": static_url,
-    })
+    try:
+        fragment = _fragment(usecase, usecase.dashboard, {
+            "_": _gettext(own, i18n.load(lang)), "usecase": {"name": usecase.name, "title": title},
+            "lang": lang, "static_url": static_url,
+        })
+    except DashboardError as err:
+        log.error("%s", err)
+        return render(request, "dashboard_missing.html", title=title, usecase=usecase, name=name, error=str(err),
+                      status=500)
     return render(
         request, "usecase_dashboard.html", title=title, page=page, dashboard_html=fragment,
         dashboard_script=asset_url(usecase, usecase.dashboard.script),

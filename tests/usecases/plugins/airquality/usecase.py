@@ -5,6 +5,8 @@ each sample observed at the end of its averaging period. The use case adds:
 
 * the indicator "mean NO2 over a period", ``GET /api/v1/airquality/{entityId}/no2?from=…&to=…``
   (:mod:`.api`), compared with the EU annual limit value;
+* a dashboard at ``/usecases/airquality`` (the ``dashboard/`` folder: its template, script and
+  French catalogue), in the department UI's menu like the built-in ones;
 * an ingestion enricher: every NO2 reading above the EU hourly limit value sets
   ``no2AboveHourlyLimit`` to true (false otherwise), observed at the same time.
 
@@ -14,11 +16,12 @@ calendar year.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from calanque.ngsild.canonical import format_ts
 from calanque.usecases.common import term_iri
-from calanque.usecases.registry import Enrichment, Indicator, Publication, Threshold, UseCase
+from calanque.usecases.registry import Dashboard, Enrichment, Indicator, Publication, Threshold, UseCase
 
 ENTITY_TYPE = "AirQualityObserved"
 HOURLY_LIMIT_UG_M3 = 200.0
@@ -63,4 +66,5 @@ USECASE = UseCase(
     publishes=(Publication(ENTITY_TYPE, ("location", "NO2")),),
     router=_router,
     enrich=enrich,
+    dashboard=Dashboard(folder=Path(__file__).parent / "dashboard"),  # its page at /usecases/airquality
 )
