@@ -162,21 +162,29 @@ def devices_import(csv_file: Path, data_dir: Path, database_url: str | None, ten
 @devices.command("list")
 @_store_options
 @click.option("--status", type=click.Choice(["active", "inactive", "maintenance", "decommissioned"]), default=None)
+@click.option("--silent", is_flag=True, help="Only active devices silent for longer than --silent-factor times their "
+              "expected period (1 h when their record gives none), and those never heard.")
+@click.option("--silent-factor", type=click.FloatRange(1, 1000), default=3.0, show_default=True,
+              help="Expected periods without an uplink that make a device silent.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
-def devices_list(data_dir: Path, database_url: str | None, tenant: str, status: str | None, limit: int) -> None:
+def devices_list(data_dir: Path, database_url: str | None, tenant: str, status: str | None, silent: bool,
+                 silent_factor: float, limit: int) -> None:
     """List registered devices: id, status, model, codec, commune, last seen, name."""
-    from calanque.devices.repository import list_devices
+    from datetime import UTC, datetime
 
+    from calanque.devices.repository import SilentRule, list_devices
+
+    rule = SilentRule(datetime.now(UTC), silent_factor) if silent else None
     store = _open_store(data_dir, database_url)
     try:
         with store.session() as session:
-            items, total = list_devices(session, tenant, status=status, limit=limit)
+            items, total = list_devices(session, tenant, status=status, silent=rule, limit=limit)
     finally:
         store.close()
     for d in items:
         seen = d.last_seen.isoformat() if d.last_seen else "never"
         click.echo(f"{d.id}\t{d.status}\t{d.device_model}\t{d.codec}\t{d.commune or '-'}\t{seen}\t{d.name}")
-    click.echo(f"{len(items)} of {total} devices", err=True)
+    click.echo(f"{len(items)} of {total} {'silent ' if silent else ''}devices", err=True)
 
 
 @main.group()

@@ -38,3 +38,11 @@ def test_import_is_checked_row_by_row(auth_server: AuthServer) -> None:
         assert inside.status_code == 200, inside.text
     with auth_server.client("admin") as admin:
         assert admin.get("/api/v1/devices").json()["total"] == 3
+
+
+def test_import_and_silent_paths_are_classified_as_the_device_registry() -> None:
+    from calanque.auth.policy import Endpoint, classify
+
+    usecases = frozenset({"waste", "noise"})
+    assert classify("POST", "/api/v1/devices/import", usecases) == Endpoint("devices", "write")
+    assert classify("GET", "/api/v1/devices", usecases) == Endpoint("devices", "read")

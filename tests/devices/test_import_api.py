@@ -213,3 +213,27 @@ def test_search_and_entity_filters(client: httpx.Client, store) -> None:  # type
     assert ids(q="%") == [] and ids(q="_") == []  # LIKE wildcards are taken literally
     assert ids(entityId="urn:ngsi-ld:X:13") == ["dev-13"]
     assert ids(entityType="X") == ["dev-1", "dev-13", "dev-2"]
+
+
+def test_cli_lists_silent_devices(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from calanque.cli import main
+    from calanque.store.base import open_store
+
+    store = open_store(None, str(tmp_path / "data"))
+    now = datetime.now(UTC)
+    with store.session(write=True) as session:
+        session.ensure_tenant("")
+        for i, (period, ago) in {1: (600, 25), 2: (600, 35), 3: (600, None)}.items():
+            repo.create_device(session, "", _device(i, period))
+            if ago is not None:
+                repo.update_metadata(session, "", f"dev-{i}", last_seen=now - timedelta(minutes=ago))
+    store.close()
+    result = CliRunner().invoke(main, ["devices", "list", "--silent", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    # 3 x 10 min: dev-2 (35 min) and dev-3 (never heard) are silent, not dev-1 (25 min)
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["dev-2", "dev-3"]
+    assert "2 of 2 silent devices" in result.stderr
+    help_text = CliRunner().invoke(main, ["devices", "list", "--help"]).output
+    assert "--silent-factor" in help_text
