@@ -275,9 +275,10 @@ class MapCache:
                     ctx = MapContext(tenant=tenant, now=now, session=session)
                     for entity in changed:
                         row = asset_row(entity, types, ctx)
-                        computed.rows.pop(entity["id"], None)
-                        computed.stubs.pop(entity["id"], None)
-                        if row is not None:
+                        if row is None:
+                            computed.rows.pop(entity["id"], None)
+                            computed.stubs.pop(entity["id"], None)
+                        else:  # an asset already drawn keeps its place (storage order); a new one goes last
                             computed.rows[entity["id"]] = row
                             computed.stubs[entity["id"]] = _stub(entity)
                         computed.cursor = max(computed.cursor, entity.get("modifiedAt") or "")
