@@ -74,6 +74,8 @@ def run_demo(*, host: str, port: int, data_dir: Path, backfill: str, speed: floa
     base = f"http://{'[::1]' if host == '::1' else host}:{port}"
     console.print(f"[bold]Calanque {__version__} demo[/bold]: SQLite store in {settings.data_dir}")
     for label, path in (
+        ("web UI, department home", "/"),
+        ("public portal", "/public"),
         ("NGSI-LD API", "/ngsi-ld/v1/entities?type=NoiseLevelObserved"),
         ("API documentation", "/docs"),
         ("use cases and their indicators", "/api/v1/usecases"),

@@ -159,9 +159,9 @@ def login(page: Page, server: UiServer, role: str = "admin", next_path: str = "/
     page.wait_for_url(f"**{next_path}")
 
 
-def shot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot as build/screenshots/<name>.png (a build artefact for reviewers)."""
+def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save a screenshot as build/screenshots/<name>.png (a build artefact for reviewers)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

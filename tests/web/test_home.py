@@ -23,6 +23,7 @@ def test_login_then_the_map_shows_every_asset(page: Page, ui_server: UiServer) -
     expect(page.locator("html")).to_have_attribute("data-map-shown", str(data["count"]))
     expect(page.locator("#asset-count")).to_have_text(f"{data['count']}")
     shot(page, "home")
+    shot(page, "home-top", full_page=False)
 
 
 def now_iso() -> str:

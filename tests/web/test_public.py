@@ -67,6 +67,7 @@ def test_public_portal_shows_published_numbers_without_login(page: Page, ui_serv
         for href in links:
             assert anonymous.get(href).status_code == 200, href  # every open-data link works anonymously
     shot(page, "public")
+    shot(page, "public-top", full_page=False)
 
 
 def test_public_portal_calls_the_api_anonymously_even_for_staff(page: Page, ui_server: UiServer) -> None:

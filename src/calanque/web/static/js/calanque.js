@@ -14,6 +14,7 @@
   const configNode = document.getElementById("calanque-config");
   const config = configNode ? JSON.parse(configNode.textContent) : { lang: "fr", messages: {}, page: {} };
   const locale = config.lang === "en" ? "en-GB" : "fr-FR";
+  const timeZone = "Europe/Paris"; // the territory's time, whatever the browser's (a screen, a laptop abroad)
 
   function t(message, params) {
     let text = (config.messages && config.messages[message]) || message;
@@ -157,11 +158,11 @@
     },
     dateTime(value) {
       if (!value) return "–";
-      return new Date(value).toLocaleString(locale, { dateStyle: "short", timeStyle: "short" });
+      return new Date(value).toLocaleString(locale, { dateStyle: "short", timeStyle: "short", timeZone });
     },
     date(value) {
       if (!value) return "–";
-      return new Date(value).toLocaleDateString(locale, { dateStyle: "medium" });
+      return new Date(value).toLocaleDateString(locale, { dateStyle: "medium", timeZone });
     },
   };
 
