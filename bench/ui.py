@@ -38,12 +38,26 @@ from rich.table import Table
 
 FIRST_PAINT_TARGET_MS = 1500.0
 BATCH = 1000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 # share of each kind in the fleet (a metropolis has many more lights and containers than stations)
-MIX = {"Streetlight": 0.50, "WasteContainer": 0.25, "NoiseLevelObserved": 0.10, "TrafficFlowObserved": 0.04,
-       "CrowdFlowObserved": 0.03, "WaterQualityObserved": 0.05, "FloodMonitoring": 0.01,
-       "StreetlightControlCabinet": 0.02}
+MIX = {
+    "Streetlight": 0.50,
+    "WasteContainer": 0.25,
+    "NoiseLevelObserved": 0.10,
+    "TrafficFlowObserved": 0.04,
+    "CrowdFlowObserved": 0.03,
+    "WaterQualityObserved": 0.05,
+    "FloodMonitoring": 0.01,
+    "StreetlightControlCabinet": 0.02,
+}
 
 
 def ts(moment: datetime) -> str:
@@ -76,10 +90,16 @@ def fleet(n: int, seed: int = 11) -> list[dict]:
         lon = commune.lon + r * math.cos(a) / (KM_PER_DEGREE * math.cos(math.radians(commune.lat)))
         at = now - timedelta(hours=5) if rng.random() < 0.01 else now - timedelta(seconds=rng.uniform(0, 300))
         entity: dict[str, Any] = {
-            "id": f"urn:ngsi-ld:{kind}:bench-{i:06d}", "type": kind,
-            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]}},
-            "name": prop(f"{kind} {i:06d}"), "municipalityCode": prop(commune.insee),
-            "address": prop({"addressLocality": commune.name}), "site": prop(f"site-{i % 25:02d}"),
+            "id": f"urn:ngsi-ld:{kind}:bench-{i:06d}",
+            "type": kind,
+            "location": {
+                "type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+            },
+            "name": prop(f"{kind} {i:06d}"),
+            "municipalityCode": prop(commune.insee),
+            "address": prop({"addressLocality": commune.name}),
+            "site": prop(f"site-{i % 25:02d}"),
         }
         if kind == "Streetlight":
             on = rng.random() < 0.6
@@ -93,7 +113,9 @@ def fleet(n: int, seed: int = 11) -> list[dict]:
             entity["LAeq"] = prop(round(rng.gauss(58, 7), 1), at, unitCode="2N")
         elif kind in ("TrafficFlowObserved", "CrowdFlowObserved"):
             attr = "intensity" if kind == "TrafficFlowObserved" else "peopleCount"
-            entity[attr] = [prop(rng.randint(0, 80), at, datasetId=f"urn:ngsi-ld:Dataset:{d}") for d in ("in", "out")]
+            entity[attr] = [
+                prop(rng.randint(0, 80), at, datasetId=f"urn:ngsi-ld:Dataset:{d}") for d in ("in", "out")
+            ]
         elif kind == "WaterQualityObserved":
             entity["pH"] = prop(round(rng.gauss(7.6, 0.5), 2), at)
             entity["temperature"] = prop(round(rng.gauss(15, 3), 1), at, unitCode="CEL")
@@ -111,7 +133,7 @@ def load(client: Any, entities: list[dict]) -> float:
     with progress() as bar:
         task = bar.add_task("creating assets (batch API)", total=len(entities))
         for k in range(0, len(entities), BATCH):
-            chunk = entities[k:k + BATCH]
+            chunk = entities[k : k + BATCH]
             status, body, _ = client.request("POST", "/ngsi-ld/v1/entityOperations/create", chunk)
             if status != 201:
                 raise RuntimeError(f"batch create answered {status}: {body[:300]!r}")
@@ -154,7 +176,8 @@ REDRAW = """async (value) => {
     await new Promise(r => requestAnimationFrame(r));
   }
   const marks = performance.getEntriesByName('calanque-map-drawn');
-  return {ms: marks[marks.length - 1].startTime - start, shown: Number(document.documentElement.dataset.mapShown)};
+  return {ms: marks[marks.length - 1].startTime - start,
+          shown: Number(document.documentElement.dataset.mapShown)};
 }"""
 
 
@@ -164,7 +187,9 @@ def browse(url: str, runs: int, expected: int) -> list[dict]:
 
     executable = shutil.which("chromium")
     if not executable:
-        raise SystemExit("chromium is not installed: apt-get install -y chromium (or run ./scripts/test once)")
+        raise SystemExit(
+            "chromium is not installed: apt-get install -y chromium (or run ./scripts/test once)"
+        )
     results = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
@@ -172,7 +197,9 @@ def browse(url: str, runs: int, expected: int) -> list[dict]:
             context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="fr-FR")
             page = context.new_page()
             page.goto(url + "/")
-            page.wait_for_function("() => document.documentElement.dataset.mapReady === 'true'", timeout=120_000)
+            page.wait_for_function(
+                "() => document.documentElement.dataset.mapReady === 'true'", timeout=120_000
+            )
             measure = page.evaluate(MEASURE)
             if measure["shown"] != expected:
                 raise RuntimeError(f"the page drew {measure['shown']} assets, the API has {expected}")
@@ -180,8 +207,10 @@ def browse(url: str, runs: int, expected: int) -> list[dict]:
             measure["unfilter"] = page.evaluate(REDRAW, "")
             if run:
                 results.append(measure)
-            console.print(f"run {run}{' (warm-up)' if not run else ''}: first paint {measure['fp']:.0f} ms, "
-                          f"map drawn {measure['drawn']:.0f} ms")
+            console.print(
+                f"run {run}{' (warm-up)' if not run else ''}: first paint {measure['fp']:.0f} ms, "
+                f"map drawn {measure['drawn']:.0f} ms"
+            )
             context.close()
         browser.close()
     return results
@@ -189,11 +218,18 @@ def browse(url: str, runs: int, expected: int) -> list[dict]:
 
 def main() -> None:
     """Parse the options, run the benchmark, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n", 1)[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument("--assets", type=int, default=20_000, help="number of located assets (default 20000)")
-    parser.add_argument("--runs", type=int, default=5, help="page loads measured (default 5, after one warm-up)")
-    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite", help="store (default sqlite)")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="page loads measured (default 5, after one warm-up)"
+    )
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgres"], default="sqlite", help="store (default sqlite)"
+    )
     args = parser.parse_args()
     os.environ["CALANQUE_MAP_TILE_URL"] = ""  # no tiles: see the module docstring
     info = machine()
@@ -222,9 +258,11 @@ def main() -> None:
     for name, values in rows:
         table.add_row(name, f"{med(values):.0f}", " ".join(f"{v:.0f}" for v in values))
     console.print(table)
-    console.print(f"/api/v1/map: {size / 1024:.0f} KiB ({runs[0]['dataBytes'] / 1024:.0f} KiB on the wire); "
-                  f"{runs[0]['filter']['shown']} lights shown by the filter; load average now "
-                  + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    console.print(
+        f"/api/v1/map: {size / 1024:.0f} KiB ({runs[0]['dataBytes'] / 1024:.0f} KiB on the wire); "
+        f"{runs[0]['filter']['shown']} lights shown by the filter; load average now "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
     fp = med([r["fp"] for r in runs])
     verdict = "met" if fp <= FIRST_PAINT_TARGET_MS else "MISSED"
     console.print(f"first paint {fp:.0f} ms, target {FIRST_PAINT_TARGET_MS:.0f} ms: {verdict}")

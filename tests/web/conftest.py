@@ -32,8 +32,15 @@ USERS = {
     "viewer": {"role": "viewer", "tenant": ""},
     "operator": {"role": "operator", "tenant": "", "usecases": ["lighting"]},
 }
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 BACKFILL = timedelta(hours=2)
 
 
@@ -61,8 +68,17 @@ def _demo_fleet(base: str, store: Any, admin_key: str) -> None:
 
     now = datetime.now(UTC)
     spec = FleetSpec(seed=7, lorawan_networks=("chirpstack", "tts"), generic_networks=("http",))
-    sim = Simulator(SimulatorConfig(fleet=spec, target=base, transport="http", keys=_fresh_keys(store),
-                                    start=now - BACKFILL, end=now, api_key=admin_key))
+    sim = Simulator(
+        SimulatorConfig(
+            fleet=spec,
+            target=base,
+            transport="http",
+            keys=_fresh_keys(store),
+            start=now - BACKFILL,
+            end=now,
+            api_key=admin_key,
+        )
+    )
     sim.provision()
     # in a thread of its own: Playwright's sync API may already run an event loop in this one
     done: list[Any] = []
@@ -83,9 +99,15 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
     tmp = tmp_path_factory.mktemp("ui")
     store = SqliteStore(str(tmp / "ui.db"))
     port, tile_port = free_port(), free_port()
-    settings = Settings(data_dir=tmp, port=port, auth=True, rate_limit_per_minute=100_000,
-                        rate_limit_anonymous_per_minute=100_000, mqtt_url="mqtt://127.0.0.1:1883",
-                        map_tile_url=f"http://127.0.0.1:{tile_port}/{{z}}/{{x}}/{{y}}.png")
+    settings = Settings(
+        data_dir=tmp,
+        port=port,
+        auth=True,
+        rate_limit_per_minute=100_000,
+        rate_limit_anonymous_per_minute=100_000,
+        mqtt_url="mqtt://127.0.0.1:1883",
+        map_tile_url=f"http://127.0.0.1:{tile_port}/{{z}}/{{x}}/{{y}}.png",
+    )
     live = LiveServer(create_app(settings, store=store), port).start()
     with store.session(write=True) as session:
         _, admin_key = repo.create_key(session, name="ui-tests", tenant="*", role="admin", created_by="tests")
@@ -104,7 +126,9 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
     executable = shutil.which("chromium")
-    assert executable, "chromium is not installed: run ./scripts/test, which installs it (apt-get install chromium)"
+    assert executable, (
+        "chromium is not installed: run ./scripts/test, which installs it (apt-get install chromium)"
+    )
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
@@ -140,10 +164,16 @@ def console(ui_server: UiServer) -> Console:
 @pytest.fixture
 def page(browser: Browser, ui_server: UiServer, console: Console) -> Iterator[Page]:
     """A fresh browser context (no cookies) on the UI server; fails the test on a JavaScript error."""
-    context = browser.new_context(base_url=ui_server.url, viewport={"width": 1366, "height": 900}, locale="fr-FR")
+    context = browser.new_context(
+        base_url=ui_server.url, viewport={"width": 1366, "height": 900}, locale="fr-FR"
+    )
     tab = context.new_page()
-    tab.on("console", lambda msg: console.record(f"{msg.text} ({msg.location.get('url')})")
-           if msg.type == "error" else None)
+    tab.on(
+        "console",
+        lambda msg: (
+            console.record(f"{msg.text} ({msg.location.get('url')})") if msg.type == "error" else None
+        ),
+    )
     tab.on("pageerror", lambda err: console.errors.append(f"uncaught: {err}"))
     yield tab
     context.close()

@@ -1,4 +1,4 @@
-"""The department home in Chromium: login, the map of every asset, filters, popups, attention list, live updates."""
+"""The department home in Chromium: login, every asset on the map, filters, popups, attention, live."""
 
 from __future__ import annotations
 
@@ -36,8 +36,17 @@ def now_iso() -> str:
 def fill_container(server: UiServer, entity_id: str, level: float) -> None:
     """Change a container's fill through the NGSI-LD API, as a lid sensor's uplink would."""
     with server.api() as client:
-        answer = client.patch(f"/ngsi-ld/v1/entities/{entity_id}/attrs", json={
-            "fillingLevel": {"type": "Property", "value": level, "unitCode": "C62", "observedAt": now_iso()}})
+        answer = client.patch(
+            f"/ngsi-ld/v1/entities/{entity_id}/attrs",
+            json={
+                "fillingLevel": {
+                    "type": "Property",
+                    "value": level,
+                    "unitCode": "C62",
+                    "observedAt": now_iso(),
+                }
+            },
+        )
     assert answer.status_code == 204, answer.text
 
 
@@ -60,7 +69,9 @@ def test_filter_by_use_case_commune_and_site(page: Page, ui_server: UiServer) ->
     expect(page.locator("#asset-count")).to_have_text(str(expected))
     assert "usecase=waste" in page.url
     marseille = next(i for i, c in enumerate(data["communes"]) if c["name"] == "Marseille")
-    in_both = sum(1 for u, c in zip(assets["usecase"], assets["commune"], strict=True) if u == waste and c == marseille)
+    in_both = sum(
+        1 for u, c in zip(assets["usecase"], assets["commune"], strict=True) if u == waste and c == marseille
+    )
     page.get_by_label("Commune").select_option(data["communes"][marseille]["code"])
     expect(page.locator("html")).to_have_attribute("data-map-shown", str(in_both))
     page.get_by_label("Usage").select_option("")
@@ -81,12 +92,15 @@ def test_clicking_an_asset_opens_its_popup_and_entity_page(page: Page, ui_server
     k = data["assets"]["id"].index(containers(data)[-1])
     entity_id, name = data["assets"]["id"][k], data["assets"]["name"][k]
     lat, lon = data["assets"]["lat"][k], data["assets"]["lon"][k]
-    x, y = page.evaluate("""([lat, lon]) => {
+    x, y = page.evaluate(
+        """([lat, lon]) => {
         const map = CalanqueMap.instances[0];
         map.setView([lat, lon], 19, {animate: false});
         const p = map.latLngToContainerPoint([lat, lon]);
         return [p.x, p.y];
-    }""", [lat, lon])
+    }""",
+        [lat, lon],
+    )
     page.wait_for_timeout(300)  # one animation frame for the canvas to redraw at the new zoom
     page.locator("#map").click(position={"x": x, "y": y})
     popup = page.locator(".leaflet-popup-content")
@@ -120,8 +134,7 @@ def test_a_change_shows_up_live_without_reload(page: Page, ui_server: UiServer) 
     expect(page.locator("html")).to_have_attribute("data-live", "open", timeout=10_000)
     page.evaluate("() => { window.notReloaded = true; }")
     data = map_answer(ui_server)
-    target = next(c for c in containers(data)
-                  if data["assets"]["id"].index(c) not in data["attention"])
+    target = next(c for c in containers(data) if data["assets"]["id"].index(c) not in data["attention"])
     assert page.locator(f'#attention-list > li[data-id="{target}"]').count() == 0
     fill_container(ui_server, target, 0.99)
     item = page.locator(f'#attention-list > li[data-id="{target}"]')

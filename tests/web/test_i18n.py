@@ -1,4 +1,4 @@
-"""Message catalogues: every message the UI shows has a French translation, and languages are negotiated right."""
+"""Message catalogues: every message shown has a French translation; languages are negotiated right."""
 
 from __future__ import annotations
 
@@ -19,8 +19,21 @@ SCRIPT_CALL = re.compile(r"""\bt\(\s*(["'])((?:\\.|(?!\1).)+)\1""")
 HOOK_LABEL = re.compile(r"""MapState\(\s*"\w+",\s*"([^"]+)"|^\s*"\w+": "(Level [^"]+)",$""", re.M)
 # the map legend's level names (map.js NAMES)
 # attribute names the public portal shows as column headings
-PUBLIC_ATTRIBUTES = ("LAeq", "LAmax", "currentLevel", "height", "flow", "temperature", "pH", "conductivity",
-                     "turbidity", "O2", "intensity", "peopleCount", "fillingLevel")
+PUBLIC_ATTRIBUTES = (
+    "LAeq",
+    "LAmax",
+    "currentLevel",
+    "height",
+    "flow",
+    "temperature",
+    "pH",
+    "conductivity",
+    "turbidity",
+    "O2",
+    "intensity",
+    "peopleCount",
+    "fillingLevel",
+)
 LEVEL_NAMES = re.compile(r"""^\s+ok: "Normal".*?};""", re.S | re.M)
 
 
@@ -73,17 +86,22 @@ def test_placeholders_survive_translation() -> None:
         assert set(re.findall(r"\{(\w+)\}", message)) == set(re.findall(r"\{(\w+)\}", translation)), message
 
 
-@pytest.mark.parametrize(("query", "cookie", "header", "expected"), [
-    (None, None, None, "fr"),
-    ("en", None, "fr-FR", "en"),
-    (None, "en", "fr", "en"),
-    ("xx", "en", None, "en"),
-    (None, None, "en-GB,en;q=0.9,fr;q=0.8", "en"),
-    (None, None, "de-DE, fr;q=0.5, en;q=0.4", "fr"),
-    (None, None, "de, en;q=0", "fr"),
-    (None, None, "en;q=bad, fr;q=0.3", "fr"),
-])
-def test_language_negotiation(query: str | None, cookie: str | None, header: str | None, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "cookie", "header", "expected"),
+    [
+        (None, None, None, "fr"),
+        ("en", None, "fr-FR", "en"),
+        (None, "en", "fr", "en"),
+        ("xx", "en", None, "en"),
+        (None, None, "en-GB,en;q=0.9,fr;q=0.8", "en"),
+        (None, None, "de-DE, fr;q=0.5, en;q=0.4", "fr"),
+        (None, None, "de, en;q=0", "fr"),
+        (None, None, "en;q=bad, fr;q=0.3", "fr"),
+    ],
+)
+def test_language_negotiation(
+    query: str | None, cookie: str | None, header: str | None, expected: str
+) -> None:
     assert i18n.negotiate(query, cookie, header) == expected
 
 

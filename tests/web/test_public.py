@@ -1,4 +1,4 @@
-"""The public portal and the street totems in Chromium, without login: published data only, equal to the API's."""
+"""The public portal and street totems in Chromium, without login: published data only, equal to the API."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from tests.web.conftest import UiServer, login, shot
 def published_counters(server: UiServer) -> list[dict]:
     """The bike counters an anonymous caller reads through the NGSI-LD API."""
     with server.api(None) as anonymous:
-        answer = anonymous.get("/ngsi-ld/v1/entities", params={"type": "TrafficFlowObserved", "limit": 1000,
-                                                                "options": "keyValues"})
+        answer = anonymous.get(
+            "/ngsi-ld/v1/entities",
+            params={"type": "TrafficFlowObserved", "limit": 1000, "options": "keyValues"},
+        )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -54,9 +56,13 @@ def test_public_portal_shows_published_numbers_without_login(page: Page, ui_serv
     for usecase in usecases:
         for publication in usecase["publishes"]:
             with ui_server.api(None) as anonymous:
-                count = anonymous.get("/ngsi-ld/v1/entities", params={
-                    "type": publication["entityType"], "count": "true", "limit": 0}).headers["NGSILD-Results-Count"]
-            card = page.locator(f'section[data-usecase="{usecase["name"]}"] [data-type="{publication["entityType"]}"]')
+                count = anonymous.get(
+                    "/ngsi-ld/v1/entities",
+                    params={"type": publication["entityType"], "count": "true", "limit": 0},
+                ).headers["NGSILD-Results-Count"]
+            card = page.locator(
+                f'section[data-usecase="{usecase["name"]}"] [data-type="{publication["entityType"]}"]'
+            )
             expect(card.locator(".figure")).to_have_text(french(int(count)))
     # no private attribute: the tables' columns are published attributes, no device link anywhere
     text = page.locator("main").inner_text()
@@ -94,9 +100,18 @@ def test_totem_shows_todays_and_this_years_counts_and_refreshes(page: Page, ui_s
     page.evaluate("() => { window.notReloaded = true; }")
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     with ui_server.api() as admin:
-        answer = admin.patch(f"/ngsi-ld/v1/entities/{counter['id']}/attrs", json={"intensity": {
-            "type": "Property", "value": 1000, "unitCode": "C62", "observedAt": now,
-            "datasetId": "urn:ngsi-ld:Dataset:in"}})
+        answer = admin.patch(
+            f"/ngsi-ld/v1/entities/{counter['id']}/attrs",
+            json={
+                "intensity": {
+                    "type": "Property",
+                    "value": 1000,
+                    "unitCode": "C62",
+                    "observedAt": now,
+                    "datasetId": "urn:ngsi-ld:Dataset:in",
+                }
+            },
+        )
     assert answer.status_code == 204, answer.text
     after = display(ui_server, counter["id"])
     assert after["today"] == shown["today"] + 1000

@@ -19,7 +19,11 @@ def test_demonstration_outlines_tile_the_metropolis() -> None:
     cells = {f["properties"]["code"]: shape(f["geometry"]) for f in outlines["features"]}
     assert len(cells) == len(COMMUNES)
     for commune in COMMUNES:  # each centre lies in its own cell, in no other
-        inside = [code for code, cell in cells.items() if cell.buffer(1e-9).contains(Point(commune.lon, commune.lat))]
+        inside = [
+            code
+            for code, cell in cells.items()
+            if cell.buffer(1e-9).contains(Point(commune.lon, commune.lat))
+        ]
         assert inside == [commune.insee], commune.name
     frame = box(*METROPOLIS_BBOX)
     total = sum(cell.area for cell in cells.values())
@@ -29,25 +33,45 @@ def test_demonstration_outlines_tile_the_metropolis() -> None:
 def test_an_operator_file_with_ign_property_names(tmp_path: Path) -> None:
     square = [[[5.3, 43.2], [5.5, 43.2], [5.5, 43.4], [5.3, 43.4], [5.3, 43.2]]]
     path = tmp_path / "communes.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"INSEE_COM": "13055", "NOM": "Marseille"},
-         "geometry": {"type": "Polygon", "coordinates": square}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"INSEE_COM": "13055", "NOM": "Marseille"},
+                        "geometry": {"type": "Polygon", "coordinates": square},
+                    }
+                ],
+            }
+        )
+    )
     outlines = load_outlines(path)
     assert outlines["approximate"] is False
     assert outlines["features"][0]["properties"] == {"code": "13055", "name": "Marseille"}
     assert outlines["features"][0]["geometry"]["coordinates"] == square
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("not json", "is not JSON"),
-    ('{"type": "Feature"}', "must be a FeatureCollection"),
-    ('{"type": "FeatureCollection", "features": [{"properties": {}, "geometry": {"type": "Point", '
-     '"coordinates": [5.3, 43.3]}}]}', "is a Point, expected a Polygon or MultiPolygon"),
-    ('{"type": "FeatureCollection", "features": [{"properties": {}, "geometry": {"type": "Polygon", '
-     '"coordinates": [[[890000, 6240000], [900000, 6240000], [900000, 6250000], [890000, 6240000]]]}}]}',
-     "not in WGS84"),
-    ('{"type": "FeatureCollection", "features": [{"properties": {}}]}', "has no valid geometry"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "is not JSON"),
+        ('{"type": "Feature"}', "must be a FeatureCollection"),
+        (
+            '{"type": "FeatureCollection", "features": [{"properties": {}, "geometry": {"type": "Point", '
+            '"coordinates": [5.3, 43.3]}}]}',
+            "is a Point, expected a Polygon or MultiPolygon",
+        ),
+        (
+            '{"type": "FeatureCollection", "features": [{"properties": {}, "geometry": {"type": "Polygon", '
+            '"coordinates": [[[890000, 6240000], [900000, 6240000], [900000, 6250000], '
+            '[890000, 6240000]]]}}]}',
+            "not in WGS84",
+        ),
+        ('{"type": "FeatureCollection", "features": [{"properties": {}}]}', "has no valid geometry"),
+    ],
+)
 def test_a_bad_file_says_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.geojson"
     path.write_text(content)

@@ -5,16 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.auth.conftest import AuthServer, Provider, start_auth_server, stop
 
-STAFF_PAGES = ["/", "/?usecase=waste", "/usecases/noise", "/entities/urn:ngsi-ld:Thing:1", "/devices", "/devices/silent"]
-PUBLIC = ["/login", "/login?next=/devices", "/public", "/public/counters/urn:ngsi-ld:TrafficFlowObserved:x/totem",
-          "/_static/ui/js/calanque.js", "/_static/ui/css/calanque.css", "/_static/ui/vendor/leaflet/leaflet.js",
-          "/_static/ui/vendor/markercluster/leaflet.markercluster.js", "/_static/ui/vendor/plotly/plotly.min.js",
-          "/api/v1/territory", "/favicon.ico"]
+STAFF_PAGES = [
+    "/",
+    "/?usecase=waste",
+    "/usecases/noise",
+    "/entities/urn:ngsi-ld:Thing:1",
+    "/devices",
+    "/devices/silent",
+]
+PUBLIC = [
+    "/login",
+    "/login?next=/devices",
+    "/public",
+    "/public/counters/urn:ngsi-ld:TrafficFlowObserved:x/totem",
+    "/_static/ui/js/calanque.js",
+    "/_static/ui/css/calanque.css",
+    "/_static/ui/vendor/leaflet/leaflet.js",
+    "/_static/ui/vendor/markercluster/leaflet.markercluster.js",
+    "/_static/ui/vendor/plotly/plotly.min.js",
+    "/api/v1/territory",
+    "/favicon.ico",
+]
 
 
 @pytest.fixture(scope="module")
@@ -147,17 +162,35 @@ def test_narrowed_identities_see_only_their_assets_on_the_map_and_live(server: A
 
     started, result = threading.Event(), []
     headers = {"Authorization": f"Bearer {server.keys['operator']}"}
-    reader = threading.Thread(target=lambda: result.append(events(
-        f"{server.url}/api/v1/live", headers=headers, started=started, seconds=8,
-        until=lambda got: any(c["id"] == container["id"] for n, d, _ in got if n == "changes" for c in d))))
+    reader = threading.Thread(
+        target=lambda: result.append(
+            events(
+                f"{server.url}/api/v1/live",
+                headers=headers,
+                started=started,
+                seconds=8,
+                until=lambda got: any(
+                    c["id"] == container["id"] for n, d, _ in got if n == "changes" for c in d
+                ),
+            )
+        )
+    )
     reader.start()
     assert started.wait(10)
     with server.client("admin") as admin:
         later = datetime.now(UTC)
-        assert admin.patch(f"/ngsi-ld/v1/entities/{noise['id']}/attrs",
-                           json={"LAeq": prop(75.0, later)}).status_code == 204
-        assert admin.patch(f"/ngsi-ld/v1/entities/{container['id']}/attrs",
-                           json={"fillingLevel": prop(0.5, later)}).status_code == 204
+        assert (
+            admin.patch(
+                f"/ngsi-ld/v1/entities/{noise['id']}/attrs", json={"LAeq": prop(75.0, later)}
+            ).status_code
+            == 204
+        )
+        assert (
+            admin.patch(
+                f"/ngsi-ld/v1/entities/{container['id']}/attrs", json={"fillingLevel": prop(0.5, later)}
+            ).status_code
+            == 204
+        )
     reader.join(15)
     ids = [c["id"] for n, d, _ in result[0] if n == "changes" for c in d]
     assert container["id"] in ids and noise["id"] not in ids

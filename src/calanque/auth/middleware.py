@@ -379,7 +379,8 @@ class AuthMiddleware:
         scope.setdefault("state", {})["principal"] = principal
         scope["state"]["read_scope"] = read_scope
         status = [0]
-        if refusal is not None and refusal.status == 401 and endpoint.family == "staff-pages" and method == "GET":
+        to_login = endpoint.family == "staff-pages" and method == "GET"
+        if refusal is not None and refusal.status == 401 and to_login:
             await _to_login(send, scope)  # a browser without a (valid) session goes to the login page
             status[0] = 303
         elif refusal is not None:
@@ -476,8 +477,8 @@ async def _to_login(send: Any, scope: dict) -> None:
     if scope.get("query_string"):
         target += "?" + scope["query_string"].decode("latin-1")
     location = "/login?next=" + quote(target, safe="")
-    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), (b"cache-control", b"no-store"),
-               *SECURITY_HEADERS]
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"),
+               (b"cache-control", b"no-store"), *SECURITY_HEADERS]
     await send({"type": "http.response.start", "status": 303, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
 

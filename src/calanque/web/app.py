@@ -70,7 +70,9 @@ def principal_of(request: Request) -> Principal:
 def language(request: Request) -> str:
     """The request's language: ?lang=, the language cookie, Accept-Language, or French."""
     return i18n.negotiate(
-        request.query_params.get("lang"), request.cookies.get(i18n.LANG_COOKIE), request.headers.get("accept-language")
+        request.query_params.get("lang"),
+        request.cookies.get(i18n.LANG_COOKIE),
+        request.headers.get("accept-language"),
     )
 
 
@@ -88,7 +90,7 @@ def _json_block(data: Any) -> Markup:
 
 def render(request: Request, template: str, *, title: str, page: dict[str, Any] | None = None,
            status: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page: the template with ``_``, ``static_url``, the user, the use cases, and a JSON config block.
+    """Render a page: the template with ``_``, ``static_url``, the user, the use cases, a JSON config block.
 
     ``page`` goes to the page's script as ``Calanque.config.page``; ``title`` is already translated.
     """
@@ -99,7 +101,8 @@ def render(request: Request, template: str, *, title: str, page: dict[str, Any] 
     public = bool(context.pop("public", False))
     user = None
     if principal.kind != "anonymous" and not public:  # public pages are the same for everyone
-        user = {"kind": principal.kind, "id": principal.id, "role": principal.role, "tenant": principal.tenant,
+        user = {"kind": principal.kind, "id": principal.id, "role": principal.role,
+                "tenant": principal.tenant,
                 "usecases": list(principal.usecases), "scopes": sorted(principal.scopes)}
     usecases = [{"name": uc.name, "title": catalogue.gettext(uc.title)} for uc in request.app.state.usecases]
     config = {
@@ -162,7 +165,7 @@ def _mount_static(app: FastAPI) -> None:
 
 
 def mount_web(app: FastAPI, settings: Settings) -> None:
-    """Add the web UI to the app: pages, their JSON endpoints (map, live changes, territory) and static files."""
+    """Add the web UI to the app: pages, their JSON endpoints (map, live changes, territory), static files."""
     from calanque.web import dashboards, devicepages, entities, home, live, mapdata, pages, public, territory
 
     territory.outlines(settings.territory_geojson)  # a bad territory file stops the start, saying why

@@ -96,14 +96,16 @@ class TenantFeed:
         """Start polling (once)."""
         if self.task is None or self.task.done():
             # a context of its own: the task must not inherit the read scope of the request that started it
-            self.task = asyncio.get_running_loop().create_task(self._run(), name=f"calanque-live-{self.tenant}",
-                                                               context=contextvars.Context())
+            self.task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"calanque-live-{self.tenant}", context=contextvars.Context()
+            )
 
     async def _run(self) -> None:
         while self.subscriptions:
             try:
-                batch, cursor = await anyio.to_thread.run_sync(self.hub.read_changes, self.tenant, self.cursor,
-                                                               self.sent)
+                batch, cursor = await anyio.to_thread.run_sync(
+                    self.hub.read_changes, self.tenant, self.cursor, self.sent
+                )
             except Exception as err:  # noqa: BLE001 - a store hiccup must not end every page's stream
                 log.warning("live changes of tenant '%s' could not be read: %s", self.tenant, err)
                 await asyncio.sleep(POLL_SECONDS * 5)
@@ -128,8 +130,9 @@ class LiveHub:
         self.types = MappedTypes.of(usecases)
         self.feeds: dict[str, TenantFeed] = {}
 
-    def read_changes(self, tenant: str, cursor: str, sent: dict[tuple[str, str], str] | None,
-                     limit: int = MAX_BATCH) -> tuple[list[dict[str, Any]] | object, str]:
+    def read_changes(
+        self, tenant: str, cursor: str, sent: dict[tuple[str, str], str] | None, limit: int = MAX_BATCH
+    ) -> tuple[list[dict[str, Any]] | object, str]:
         """The changes after ``cursor`` minus the overlap, not already in ``sent`` (which is updated and
         pruned); the new cursor. RELOAD when more than ``limit`` changed (blocking: reads the store)."""
         since = format_ts(parse_ts(cursor) - timedelta(seconds=OVERLAP_SECONDS))
@@ -148,13 +151,15 @@ class LiveHub:
                 if sent is not None and key in sent:
                     continue
                 found = self.types.find(entity)
-                changes.append({
-                    "id": entity["id"],
-                    "type": found[0] if found else None,
-                    "modifiedAt": modified,
-                    "asset": asset_row(entity, self.types, ctx),
-                    "_entity": entity,
-                })
+                changes.append(
+                    {
+                        "id": entity["id"],
+                        "type": found[0] if found else None,
+                        "modifiedAt": modified,
+                        "asset": asset_row(entity, self.types, ctx),
+                        "_entity": entity,
+                    }
+                )
                 if sent is not None:
                     sent[key] = modified
         newest = max([cursor, *(c["modifiedAt"] for c in changes)])
@@ -200,7 +205,9 @@ def _list(value: str | None, name: str, limit: int) -> list[str] | None:
     return items
 
 
-@router.get("/api/v1/live", summary="Live changes (server-sent events): entities modified, with their map state")
+@router.get(
+    "/api/v1/live", summary="Live changes (server-sent events): entities modified, with their map state"
+)
 async def live(
     request: Request,
     types: str | None = Query(None, description="entity types (terms), comma-separated; all by default"),
@@ -215,9 +222,15 @@ async def live(
     allowed_tenant(principal, chosen)
     type_list, id_list = _list(types, "types", 50), _list(ids, "ids", 500)
     auth = getattr(request.app.state, "auth", None)
-    narrowed = auth.narrowed_scope(principal, chosen) if auth is not None and principal.kind != "noauth" else None
-    sub = Subscription(tenant=chosen, types=frozenset(term_iri(t) for t in type_list) if type_list else None,
-                       ids=frozenset(id_list) if id_list else None, scope=narrowed)
+    narrowed = (
+        auth.narrowed_scope(principal, chosen) if auth is not None and principal.kind != "noauth" else None
+    )
+    sub = Subscription(
+        tenant=chosen,
+        types=frozenset(term_iri(t) for t in type_list) if type_list else None,
+        ids=frozenset(id_list) if id_list else None,
+        scope=narrowed,
+    )
     hub: LiveHub = request.app.state.live
     resume = request.headers.get("last-event-id")
     backlog: list[dict[str, Any]] | object = []
@@ -256,5 +269,8 @@ async def live(
         finally:
             hub.unsubscribe(chosen, sub)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+    )

@@ -54,7 +54,9 @@ class MappedTypes:
     @classmethod
     def of(cls, usecases: Iterable[UseCase]) -> MappedTypes:
         """The types of every use case declaring a map_state hook."""
-        return cls({term_iri(t): (t, uc) for uc in usecases if uc.map_state is not None for t in uc.entity_types})
+        return cls(
+            {term_iri(t): (t, uc) for uc in usecases if uc.map_state is not None for t in uc.entity_types}
+        )
 
     def find(self, entity: dict) -> tuple[str, UseCase] | None:
         """The type term and use case of an entity, or None when no use case draws it."""
@@ -139,16 +141,18 @@ def asset_row(entity: dict, types: MappedTypes, ctx: MapContext) -> dict[str, An
     }
 
 
-def scan(session: Session, tenant: str, types: MappedTypes, now: datetime | None = None
-         ) -> Iterator[tuple[dict, dict | None]]:
+def scan(
+    session: Session, tenant: str, types: MappedTypes, now: datetime | None = None
+) -> Iterator[tuple[dict, dict | None]]:
     """Every entity of the use cases' types in storage order, with its asset row (None: not drawn)."""
     if not types.by_iri or (tenant and not session.tenant_exists(tenant)):
         return
     ctx = MapContext(tenant=tenant, now=now or datetime.now(UTC), session=session)
     offset = 0
     while True:
-        page, _ = session.query_entities(tenant, EntityQuery(type_iris=list(types.by_iri), limit=PAGE,
-                                                             offset=offset))
+        page, _ = session.query_entities(
+            tenant, EntityQuery(type_iris=list(types.by_iri), limit=PAGE, offset=offset)
+        )
         for entity in page:
             yield entity, asset_row(entity, types, ctx)
         if len(page) < PAGE:
@@ -170,11 +174,15 @@ def count_entities(session: Session, tenant: str, types: MappedTypes) -> int:
 
 
 def columns(rows: Sequence[dict]) -> dict[str, Any]:
-    """The compact answer: dictionaries of repeated values, then one array per column, and the attention order."""
+    """The compact answer: lists of repeated values, one array per column, and the attention order."""
     usecases = sorted({r["usecase"] for r in rows})
     types = sorted({r["type"] for r in rows})
-    communes = dict(sorted({(r["commune"], r["communeName"] or r["commune"]) for r in rows if r["commune"]},
-                           key=lambda c: (c[1], c[0])))
+    communes = dict(
+        sorted(
+            {(r["commune"], r["communeName"] or r["commune"]) for r in rows if r["commune"]},
+            key=lambda c: (c[1], c[0]),
+        )
+    )
     commune_list = list(communes)
     sites = sorted({r["site"] for r in rows if r["site"]})
     labels = sorted({r["label"] for r in rows})
@@ -184,8 +192,10 @@ def columns(rows: Sequence[dict]) -> dict[str, Any]:
     site_i = {s: i for i, s in enumerate(sites)}
     label_i = {x: i for i, x in enumerate(labels)}
     level_i = {x: i for i, x in enumerate(MAP_LEVELS)}
-    attention = sorted((i for i, r in enumerate(rows) if r["attention"]),
-                       key=lambda i: (SEVERITY.get(rows[i]["level"], 9), rows[i]["name"] or rows[i]["id"]))
+    attention = sorted(
+        (i for i, r in enumerate(rows) if r["attention"]),
+        key=lambda i: (SEVERITY.get(rows[i]["level"], 9), rows[i]["name"] or rows[i]["id"]),
+    )
     return {
         "count": len(rows),
         "levels": list(MAP_LEVELS),
@@ -260,7 +270,11 @@ class MapCache:
                 CURRENT_SCOPE.reset(token)
         if scope is None:
             return list(computed.rows.values())
-        return [row for entity_id, row in computed.rows.items() if scope.visible(computed.stubs[entity_id], tenant)]
+        return [
+            row
+            for entity_id, row in computed.rows.items()
+            if scope.visible(computed.stubs[entity_id], tenant)
+        ]
 
     def _update(self, store: Store, tenant: str, types: MappedTypes) -> _Computed:
         now = datetime.now(UTC)
@@ -296,7 +310,9 @@ class MapCache:
         return computed
 
 
-@router.get("/api/v1/map", summary="Every located asset with its map state (compact columns), for the home map")
+@router.get(
+    "/api/v1/map", summary="Every located asset with its map state (compact columns), for the home map"
+)
 def map_data(request: Request) -> Any:
     """The assets of the request's tenant (``NGSILD-Tenant``) drawn on the department home, with the
     list of those needing attention today (indices into the columns, most serious first)."""

@@ -23,4 +23,6 @@ def safe_next(value: str | None) -> str:
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query name
     """The login form; it posts to /api/v1/auth/login and then opens ``next`` (a path of this site)."""
     _ = translator(request)
-    return render(request, "login.html", title=_("Log in"), page={"next": safe_next(next)}, next=safe_next(next))
+    return render(
+        request, "login.html", title=_("Log in"), page={"next": safe_next(next)}, next=safe_next(next)
+    )

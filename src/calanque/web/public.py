@@ -23,9 +23,17 @@ def portal(request: Request) -> HTMLResponse:
 
 
 @router.get("/public/counters/{counter_id}/totem")
-def totem(request: Request, counter_id: str,
-          refresh: int = Query(60, ge=5, le=3600, description="seconds between two refreshes")) -> HTMLResponse:
+def totem(
+    request: Request,
+    counter_id: str,
+    refresh: int = Query(60, ge=5, le=3600, description="seconds between two refreshes"),
+) -> HTMLResponse:
     """A counter's street totem: today's and this year's passages in large type; it refreshes itself."""
     _ = translator(request)
-    return render(request, "totem.html", title=_("Bike and pedestrian counter"), public=True,
-                  page={"counterId": counter_id, "refreshSeconds": refresh})
+    return render(
+        request,
+        "totem.html",
+        title=_("Bike and pedestrian counter"),
+        public=True,
+        page={"counterId": counter_id, "refreshSeconds": refresh},
+    )

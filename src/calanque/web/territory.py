@@ -49,11 +49,13 @@ def demonstration_outlines() -> dict[str, Any]:
     for commune, centre in zip(COMMUNES, centres, strict=True):
         cell = next(c for c in cells if c.contains(centre)).intersection(frame)
         geometry = mapping(cell.simplify(0.0005))
-        features.append({
-            "type": "Feature",
-            "properties": {"code": commune.insee, "name": commune.name},
-            "geometry": {"type": geometry["type"], "coordinates": _rounded(geometry["coordinates"])},
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"code": commune.insee, "name": commune.name},
+                "geometry": {"type": geometry["type"], "coordinates": _rounded(geometry["coordinates"])},
+            }
+        )
     return {"type": "FeatureCollection", "approximate": True, "features": features}
 
 
@@ -65,7 +67,11 @@ def load_outlines(path: Path) -> dict[str, Any]:
         raise TerritoryError(f"territory GeoJSON {path} cannot be read: {err.strerror}") from None
     except ValueError as err:
         raise TerritoryError(f"territory GeoJSON {path} is not JSON: {err}") from None
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("type") != "FeatureCollection"
+        or not isinstance(doc.get("features"), list)
+    ):
         raise TerritoryError(f"territory GeoJSON {path} must be a FeatureCollection")
     features = []
     for n, feature in enumerate(doc["features"]):
@@ -75,17 +81,28 @@ def load_outlines(path: Path) -> dict[str, Any]:
         try:
             geometry = shape(feature["geometry"])
         except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise TerritoryError(f"territory GeoJSON {path}: feature {n} has no valid geometry ({err})") from None
+            raise TerritoryError(
+                f"territory GeoJSON {path}: feature {n} has no valid geometry ({err})"
+            ) from None
         if geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            raise TerritoryError(f"territory GeoJSON {path}: feature {n} is a {geometry.geom_type}, "
-                                 "expected a Polygon or MultiPolygon commune outline")
+            raise TerritoryError(
+                f"territory GeoJSON {path}: feature {n} is a {geometry.geom_type}, "
+                "expected a Polygon or MultiPolygon commune outline"
+            )
         minx, miny, maxx, maxy = geometry.bounds
         if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise TerritoryError(f"territory GeoJSON {path}: feature {n} is not in WGS84 longitude/latitude "
-                                 "degrees (reproject it, e.g. ogr2ogr -t_srs EPSG:4326)")
+            raise TerritoryError(
+                f"territory GeoJSON {path}: feature {n} is not in WGS84 longitude/latitude "
+                "degrees (reproject it, e.g. ogr2ogr -t_srs EPSG:4326)"
+            )
         out = mapping(geometry)
-        features.append({"type": "Feature", "properties": {"code": code, "name": name or code},
-                         "geometry": {"type": out["type"], "coordinates": _rounded(out["coordinates"])}})
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"code": code, "name": name or code},
+                "geometry": {"type": out["type"], "coordinates": _rounded(out["coordinates"])},
+            }
+        )
     return {"type": "FeatureCollection", "approximate": False, "features": features}
 
 
@@ -95,8 +112,10 @@ def outlines(path: Path | None) -> dict[str, Any]:
     return load_outlines(path) if path else demonstration_outlines()
 
 
-@router.get("/api/v1/territory", summary="Commune outlines (GeoJSON) for the maps; 'approximate' when "
-            "they are demonstration outlines")
+@router.get(
+    "/api/v1/territory",
+    summary="Commune outlines (GeoJSON) for the maps; 'approximate' when they are demonstration outlines",
+)
 def territory(request: Request) -> Any:
     """The commune outlines: anyone may read them (they are not data of the platform)."""
     response = json_response(outlines(request.app.state.settings.territory_geojson))

@@ -37,8 +37,9 @@ def _lost(silent: MapState) -> MapState:
 
 
 def _light(entity: dict, ctx: MapContext) -> MapState:
-    silent = mapview.silence(entity, ctx, ("powerState", "powerConsumption", "illuminanceLevel"),
-                             mapview.period(entity, PERIOD_S))
+    silent = mapview.silence(
+        entity, ctx, ("powerState", "powerConsumption", "illuminanceLevel"), mapview.period(entity, PERIOD_S)
+    )
     if silent is not None:
         return _lost(silent)
     if mapview.text(entity, "status") == "defectiveLamp":
@@ -58,7 +59,9 @@ def _light(entity: dict, ctx: MapContext) -> MapState:
 
 
 def _cabinet(entity: dict, ctx: MapContext) -> MapState:
-    silent = mapview.silence(entity, ctx, ("totalActivePower", "energyConsumed"), mapview.period(entity, PERIOD_S))
+    silent = mapview.silence(
+        entity, ctx, ("totalActivePower", "energyConsumed"), mapview.period(entity, PERIOD_S)
+    )
     if silent is not None:
         return _lost(silent)
     power = mapview.number(entity, "totalActivePower")

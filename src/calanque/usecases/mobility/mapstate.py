@@ -27,5 +27,8 @@ def map_state(entity: dict, ctx: MapContext) -> MapState | None:
         if mapview.observed_at(inst) == latest and isinstance(raw, int | float) and not isinstance(raw, bool):
             count += raw
     minutes = round(counter.period_s / 60)
-    return MapState("info", "Counting: {count} passages in the last {minutes} min", {"count": round(count),
-                                                                                     "minutes": minutes})
+    return MapState(
+        "info",
+        "Counting: {count} passages in the last {minutes} min",
+        {"count": round(count), "minutes": minutes},
+    )

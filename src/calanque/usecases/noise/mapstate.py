@@ -35,7 +35,9 @@ def map_state(entity: dict, ctx: MapContext) -> MapState | None:
     limit = threshold_at(at.astimezone(PARIS).hour)
     params = {"laeq": round(laeq, 1), "threshold": limit}
     if laeq >= limit:
-        return MapState("high", "LAeq {laeq} dB(A), above the {threshold} dB(A) threshold", params, attention=True)
+        return MapState(
+            "high", "LAeq {laeq} dB(A), above the {threshold} dB(A) threshold", params, attention=True
+        )
     if laeq >= limit - WARNING_MARGIN_DB:
         return MapState("warn", "LAeq {laeq} dB(A), near the {threshold} dB(A) threshold", params)
     return MapState("ok", "LAeq {laeq} dB(A), below the {threshold} dB(A) threshold", params)

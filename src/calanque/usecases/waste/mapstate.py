@@ -39,8 +39,12 @@ def map_state(entity: dict, ctx: MapContext) -> MapState | None:
     if c.fill >= FULL:
         return MapState("bad", "Full ({fill} %): empty today", params, attention=True)
     if c.fill >= threshold:
-        return MapState("high", "Fill {fill} %, at or above the {threshold} % threshold: empty today", params,
-                        attention=True)
+        return MapState(
+            "high",
+            "Fill {fill} %, at or above the {threshold} % threshold: empty today",
+            params,
+            attention=True,
+        )
     if c.fill >= threshold - WARNING_BELOW:
         return MapState("warn", "Fill {fill} % (threshold {threshold} %)", params)
     return MapState("ok", "Fill {fill} % (threshold {threshold} %)", params)

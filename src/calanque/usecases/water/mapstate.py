@@ -37,8 +37,15 @@ def _river(entity: dict, ctx: MapContext, attr: str) -> MapState:
     latest = mapview.observed_at(mapview.default_instance(entity, attr))
     if latest is None:
         return MapState("unknown", "No measurement yet")
-    rows = ctx.session.read_series(ctx.tenant, entity["id"], term_iri(attr), to_us(latest - WINDOW),
-                                   to_us(latest) + 1, dataset_id="", limit=10_000)
+    rows = ctx.session.read_series(
+        ctx.tenant,
+        entity["id"],
+        term_iri(attr),
+        to_us(latest - WINDOW),
+        to_us(latest) + 1,
+        dataset_id="",
+        limit=10_000,
+    )
     if not rows:
         return MapState("unknown", "No measurement yet")
     try:
@@ -47,8 +54,9 @@ def _river(entity: dict, ctx: MapContext, attr: str) -> MapState:
         return MapState("unknown", "Invalid vigilance thresholds: fix the entity", attention=True)
     status = station_status([(from_us(t), float(v)) for t, v in rows], thresholds, WINDOW, now=latest)
     colour = status["colour"]
-    return MapState(LEVELS[colour], LABELS[colour], {"level": round(status["level_m"], 2)},
-                    attention=colour != "green")
+    return MapState(
+        LEVELS[colour], LABELS[colour], {"level": round(status["level_m"], 2)}, attention=colour != "green"
+    )
 
 
 def _quality(entity: dict, ctx: MapContext) -> MapState:
@@ -61,8 +69,12 @@ def _quality(entity: dict, ctx: MapContext) -> MapState:
     except (NgsiLdError, ValueError):
         return MapState("unknown", "Invalid quality ranges: fix the entity", attention=True)
     if violations:
-        return MapState("high", "Out of range: {parameters}", {"parameters": ", ".join(v.parameter for v in violations)},
-                        attention=True)
+        return MapState(
+            "high",
+            "Out of range: {parameters}",
+            {"parameters": ", ".join(v.parameter for v in violations)},
+            attention=True,
+        )
     return MapState("ok", "Every parameter within its range")
 
 
