@@ -6,6 +6,7 @@
   "use strict";
   const C = window.Calanque;
   const M = window.CalanqueMap;
+  Object.assign(C.config.messages, C.config.page.messages || {}); // use cases' own words (map-state labels)
   const SEVERITY = { bad: 0, high: 1, silent: 2, unknown: 3, warn: 4, info: 5, ok: 6, off: 7 };
   const LIST_PAGE = 100;
   const ATTENTION_PAGE = 100;
