@@ -164,3 +164,13 @@ def test_narrowed_identity_still_writes_and_reads_back_its_own(data: AuthServer)
                        json={"LAeq": {"type": "Property", "value": 42.0}}).status_code == 204
         got = m.get(f"/ngsi-ld/v1/entities/{eid}", params={"options": "keyValues"}).json()
         assert got["LAeq"] == 42.0 and got["municipalityCode"] == MARSEILLE
+
+
+def test_narrowed_identity_cannot_run_use_case_imports(data: AuthServer) -> None:
+    """A use-case import writes whatever its files hold, anywhere: refused to a narrowed identity."""
+    csv = {"site": "", "channel": "", "measure": ""}
+    with data.client("marseille") as m:
+        r = m.post("/api/v1/mobility/import", json=csv)
+        assert r.status_code == 403 and "narrowed" in r.json()["detail"]
+    with data.client("admin") as admin:  # the same request gets past authorisation for an admin
+        assert admin.post("/api/v1/mobility/import", json=csv).status_code == 400

@@ -183,6 +183,10 @@ def decide(principal: Principal, endpoint: Endpoint, tenant: str, *, public: boo
     if (family == "usecase" and action != "read" and principal.role == "operator"
             and endpoint.usecase not in principal.usecases):
         return Refusal(403, f"this operator works on {', '.join(principal.usecases)}, not {endpoint.usecase}")
+    if family == "usecase" and action != "read" and (principal.communes or principal.sites):
+        # an import writes whatever its files hold, in any commune: it cannot be checked entity by entity
+        return Refusal(403, f"this {principal.kind} is narrowed to communes or sites; a use-case import may "
+                            "write anywhere in the tenant, so it needs an identity that is not narrowed")
     if family in TENANT_SCOPED and not principal.may_use_tenant(tenant):
         return Refusal(
             403,
