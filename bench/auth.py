@@ -55,10 +55,18 @@ Asgi = Callable[[dict, Any, Any], Awaitable[None]]
 def scope_of(path: str, query: str = "", headers: dict[str, str] | None = None) -> dict[str, Any]:
     """An HTTP GET scope as uvicorn builds it."""
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
         "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 1026),
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 1026),
     }
 
 
@@ -92,9 +100,12 @@ async def pair(a: Asgi, scope_a: dict, b: Asgi, scope_b: dict, n: int, what: str
     keep = len(times_a) - n
     times_a, times_b = times_a[keep:], times_b[keep:]
     return {
-        "what": what, "n": n,
-        "a_median": statistics.median(times_a), "b_median": statistics.median(times_b),
-        "a_p95": percentile(times_a, 95), "b_p95": percentile(times_b, 95),
+        "what": what,
+        "n": n,
+        "a_median": statistics.median(times_a),
+        "b_median": statistics.median(times_b),
+        "a_p95": percentile(times_a, 95),
+        "b_p95": percentile(times_b, 95),
         "paired": statistics.median(x - y for x, y in zip(times_a, times_b)),
     }
 
@@ -107,7 +118,9 @@ def percentile(values: list[float], p: float) -> float:
 
 async def bare(scope: dict, receive: Any, send: Any) -> None:
     """An endpoint that costs nothing: 200, empty JSON body."""
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+    )
     await send({"type": "http.response.body", "body": b"{}"})
 
 
@@ -119,14 +132,23 @@ def fill(store: SqliteStore) -> None:
     broker = Broker(store)
     ctx = _core_resolver().core
     for i in range(ENTITIES):
-        broker.create_entity("", {
-            "id": f"urn:ngsi-ld:NoiseLevelObserved:bench-{i}", "type": "NoiseLevelObserved",
-            "LAeq": {"type": "Property", "value": 50 + i % 20, "unitCode": "2N",
-                     "observedAt": "2026-11-25T10:00:00Z"},
-            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [5.37, 43.29]}},
-            "municipalityCode": {"type": "Property", "value": "13055"},
-            "refDevice": {"type": "Relationship", "object": f"urn:ngsi-ld:Device:{i:016x}"},
-        }, ctx)
+        broker.create_entity(
+            "",
+            {
+                "id": f"urn:ngsi-ld:NoiseLevelObserved:bench-{i}",
+                "type": "NoiseLevelObserved",
+                "LAeq": {
+                    "type": "Property",
+                    "value": 50 + i % 20,
+                    "unitCode": "2N",
+                    "observedAt": "2026-11-25T10:00:00Z",
+                },
+                "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [5.37, 43.29]}},
+                "municipalityCode": {"type": "Property", "value": "13055"},
+                "refDevice": {"type": "Relationship", "object": f"urn:ngsi-ld:Device:{i:016x}"},
+            },
+            ctx,
+        )
 
 
 def key(store: SqliteStore, name: str, **definition: Any) -> str:
@@ -143,8 +165,12 @@ def machine() -> dict[str, str]:
             cpu = line.split(":", 1)[1].strip()
             break
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "load average (1, 5, 15 min)": load,
-            "python": sys.version.split()[0]}
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "load average (1, 5, 15 min)": load,
+        "python": sys.version.split()[0],
+    }
 
 
 async def run(iterations: int, app_iterations: int) -> list[dict[str, Any]]:
@@ -166,29 +192,68 @@ async def run(iterations: int, app_iterations: int) -> list[dict[str, Any]]:
         one = "/ngsi-ld/v1/entities/urn:ngsi-ld:NoiseLevelObserved:bench-7"
         bearer = lambda k: {"Authorization": f"Bearer {k}"}  # noqa: E731
         rows = [
-            await pair(mw_on, scope_of(one, headers=bearer(viewer)), mw_off, scope_of(one), iterations,
-                       "middleware, viewer API key"),
-            await pair(mw_on, scope_of(one, headers=bearer(operator)), mw_off, scope_of(one), iterations,
-                       "middleware, operator API key (read scope built)"),
-            await pair(mw_on, scope_of(one), mw_off, scope_of(one), iterations,
-                       "middleware, anonymous public read (read scope built)"),
+            await pair(
+                mw_on,
+                scope_of(one, headers=bearer(viewer)),
+                mw_off,
+                scope_of(one),
+                iterations,
+                "middleware, viewer API key",
+            ),
+            await pair(
+                mw_on,
+                scope_of(one, headers=bearer(operator)),
+                mw_off,
+                scope_of(one),
+                iterations,
+                "middleware, operator API key (read scope built)",
+            ),
+            await pair(
+                mw_on,
+                scope_of(one),
+                mw_off,
+                scope_of(one),
+                iterations,
+                "middleware, anonymous public read (read scope built)",
+            ),
         ]
         app_on = create_app(on_settings, store=store)
         app_off = create_app(off_settings, store=store)
-        rows.append(await pair(app_on, scope_of(one, headers=bearer(viewer)), app_off, scope_of(one),
-                               app_iterations, "application, GET one entity, viewer API key"))
+        rows.append(
+            await pair(
+                app_on,
+                scope_of(one, headers=bearer(viewer)),
+                app_off,
+                scope_of(one),
+                app_iterations,
+                "application, GET one entity, viewer API key",
+            )
+        )
         query = "type=NoiseLevelObserved&limit=20"
-        rows.append(await pair(app_on, scope_of("/ngsi-ld/v1/entities", query), app_on,
-                               scope_of("/ngsi-ld/v1/entities", query, bearer(admin)), app_iterations,
-                               "application, query 20 entities: anonymous vs admin"))
+        rows.append(
+            await pair(
+                app_on,
+                scope_of("/ngsi-ld/v1/entities", query),
+                app_on,
+                scope_of("/ngsi-ld/v1/entities", query, bearer(admin)),
+                app_iterations,
+                "application, query 20 entities: anonymous vs admin",
+            )
+        )
         lookups = []
         for _ in range(200):
             on_state._cache.clear()
             start = time.perf_counter()
             on_state.identify({b"authorization": f"Bearer {viewer}".encode()}, on_state_endpoint())
             lookups.append((time.perf_counter() - start) * 1000)
-        rows.append({"what": "uncached key lookup (once per key, process and 5 s)", "n": len(lookups),
-                     "lookup_median": statistics.median(lookups), "lookup_p95": percentile(lookups, 95)})
+        rows.append(
+            {
+                "what": "uncached key lookup (once per key, process and 5 s)",
+                "n": len(lookups),
+                "lookup_median": statistics.median(lookups),
+                "lookup_p95": percentile(lookups, 95),
+            }
+        )
         return rows
     finally:
         store.close()
@@ -205,24 +270,42 @@ def main() -> None:
     """Parse the options, measure, print the figures against the target."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=20_000, help="calls per variant for the middleware")
-    parser.add_argument("--app-iterations", type=int, default=3_000, help="calls per variant for the application")
+    parser.add_argument(
+        "--app-iterations", type=int, default=3_000, help="calls per variant for the application"
+    )
     args = parser.parse_args()
     info = machine()
     rows = asyncio.run(run(args.iterations, args.app_iterations))
     table = Table(title=f"What authorisation adds to a GET (target ≤ {TARGET_MS} ms)")
-    for column in ("measure", "calls", "auth on: median / p95 ms", "auth off: median / p95 ms",
-                   "added: median / p95 ms", "paired median ms"):
+    for column in (
+        "measure",
+        "calls",
+        "auth on: median / p95 ms",
+        "auth off: median / p95 ms",
+        "added: median / p95 ms",
+        "paired median ms",
+    ):
         table.add_column(column, justify="left" if column == "measure" else "right")
     for r in rows:
         if "lookup_median" in r:
-            table.add_row(r["what"], str(r["n"]), f"{r['lookup_median']:.3f} / {r['lookup_p95']:.3f}", "", "", "")
+            table.add_row(
+                r["what"], str(r["n"]), f"{r['lookup_median']:.3f} / {r['lookup_p95']:.3f}", "", "", ""
+            )
             continue
         added_median, added_p95 = r["a_median"] - r["b_median"], r["a_p95"] - r["b_p95"]
-        mark = "" if r["what"].startswith("application, query") else (
-            " ✓" if added_median <= TARGET_MS and added_p95 <= TARGET_MS else " ✗")
-        table.add_row(r["what"], str(r["n"]), f"{r['a_median']:.3f} / {r['a_p95']:.3f}",
-                      f"{r['b_median']:.3f} / {r['b_p95']:.3f}", f"{added_median:.3f} / {added_p95:.3f}{mark}",
-                      f"{r['paired']:.3f}")
+        mark = (
+            ""
+            if r["what"].startswith("application, query")
+            else (" ✓" if added_median <= TARGET_MS and added_p95 <= TARGET_MS else " ✗")
+        )
+        table.add_row(
+            r["what"],
+            str(r["n"]),
+            f"{r['a_median']:.3f} / {r['a_p95']:.3f}",
+            f"{r['b_median']:.3f} / {r['b_p95']:.3f}",
+            f"{added_median:.3f} / {added_p95:.3f}{mark}",
+            f"{r['paired']:.3f}",
+        )
     console.print(table)
     info["load average after"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     for name, value in info.items():

@@ -34,35 +34,72 @@ def tenant_b(auth_server: AuthServer) -> dict[str, Any]:
     headers = {"NGSILD-Tenant": B}
     with auth_server.client("admin") as admin:
         for body in (
-            {"id": NOISE, "type": "NoiseLevelObserved", "municipalityCode": {"type": "Property", "value": "13055"},
-             "LAeq": {"type": "Property", "value": 61.25, "observedAt": "2026-05-04T10:00:00Z"}},
-            {"id": COUNTER, "type": "TrafficFlowObserved",
-             "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [5.38, 43.28]}},
-             "intensity": {"type": "Property", "value": 12, "observedAt": "2026-05-04T10:00:00Z"}},
+            {
+                "id": NOISE,
+                "type": "NoiseLevelObserved",
+                "municipalityCode": {"type": "Property", "value": "13055"},
+                "LAeq": {"type": "Property", "value": 61.25, "observedAt": "2026-05-04T10:00:00Z"},
+            },
+            {
+                "id": COUNTER,
+                "type": "TrafficFlowObserved",
+                "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [5.38, 43.28]}},
+                "intensity": {"type": "Property", "value": 12, "observedAt": "2026-05-04T10:00:00Z"},
+            },
         ):
             assert admin.post("/ngsi-ld/v1/entities", json=body, headers=headers).status_code == 201
-        r = admin.post("/api/v1/devices", headers=headers, json={
-            "id": DEVICE, "name": "capteur", "deviceModel": "Milesight WS302", "codec": "milesight-ws302",
-            "entityId": NOISE, "entityType": "NoiseLevelObserved", "commune": "13055", "network": "chirpstack"})
+        r = admin.post(
+            "/api/v1/devices",
+            headers=headers,
+            json={
+                "id": DEVICE,
+                "name": "capteur",
+                "deviceModel": "Milesight WS302",
+                "codec": "milesight-ws302",
+                "entityId": NOISE,
+                "entityType": "NoiseLevelObserved",
+                "commune": "13055",
+                "network": "chirpstack",
+            },
+        )
         assert r.status_code == 201, r.text
-        r = admin.put("/api/v1/publication/NoiseLevelObserved", json={"attributes": ["LAeq"]}, headers=headers)
+        r = admin.put(
+            "/api/v1/publication/NoiseLevelObserved", json={"attributes": ["LAeq"]}, headers=headers
+        )
         assert r.status_code == 200
         r = admin.post("/api/v1/auth/keys", json={"name": "bkey-secret", "role": "viewer", "tenant": B})
         assert r.status_code == 201
         key_id = r.json()["id"]
-        r = admin.post("/api/v1/auth/users", json={"username": "b-user-secret", "password": "a long passphrase B",
-                                                   "role": "viewer", "tenant": B})
+        r = admin.post(
+            "/api/v1/auth/users",
+            json={
+                "username": "b-user-secret",
+                "password": "a long passphrase B",
+                "role": "viewer",
+                "tenant": B,
+            },
+        )
         assert r.status_code == 201
     with auth_server.store.session(write=True) as session:
-        letter = dl.add_dead_letter(session, tenant=B, payload=b'{"bsecret": 1}', connector="chirpstack",
-                                    topic="application/bsecret", error_kind="decode", reason="test",
-                                    device_id=DEVICE)
+        letter = dl.add_dead_letter(
+            session,
+            tenant=B,
+            payload=b'{"bsecret": 1}',
+            connector="chirpstack",
+            topic="application/bsecret",
+            error_kind="decode",
+            reason="test",
+            device_id=DEVICE,
+        )
         command_id = session._exec(
-            "INSERT INTO commands (tenant, device_id, entity_id, network, request, status, created_at, updated_at) "
+            "INSERT INTO commands (tenant, device_id, entity_id, network, request, status, created_at, "
+            "updated_at) "
             "VALUES (?, ?, ?, 'chirpstack', '{\"bsecret\": true}', 'queued', 1, 1) RETURNING id",
-            (B, DEVICE, NOISE)).fetchone()[0]
-        repo.create_user(session, username="a-partner-user", password="a long passphrase A", tenant="siteA",
-                         role="partner")
+            (B, DEVICE, NOISE),
+        ).fetchone()[0]
+        repo.create_user(
+            session, username="a-partner-user", password="a long passphrase A", tenant="siteA", role="partner"
+        )
     return {"key": key_id, "letter": letter.id, "command": int(command_id)}
 
 
@@ -71,9 +108,14 @@ def snapshot(server: AuthServer) -> list[Any]:
     headers = {"NGSILD-Tenant": B}
     out: list[Any] = []
     with server.client("admin") as admin:
-        for path in ("/ngsi-ld/v1/entities?type=NoiseLevelObserved,TrafficFlowObserved&options=sysAttrs",
-                     f"/ngsi-ld/v1/temporal/entities/{NOISE}", "/api/v1/devices", "/api/v1/commands",
-                     "/api/v1/deadletters", "/api/v1/publication"):
+        for path in (
+            "/ngsi-ld/v1/entities?type=NoiseLevelObserved,TrafficFlowObserved&options=sysAttrs",
+            f"/ngsi-ld/v1/temporal/entities/{NOISE}",
+            "/api/v1/devices",
+            "/api/v1/commands",
+            "/api/v1/deadletters",
+            "/api/v1/publication",
+        ):
             r = admin.get(path, headers=headers)
             out.append((path, r.status_code, r.json()))
         keys = admin.get("/api/v1/auth/keys", params={"tenant": B}).json()
@@ -86,8 +128,9 @@ IDENTITIES = ["admin-siteA key", "partner key", "partner OIDC token", "partner s
 
 
 @pytest.fixture(params=IDENTITIES)
-def identity(request: pytest.FixtureRequest, auth_server: AuthServer, provider: Provider,
-             tenant_b: dict[str, Any]) -> Iterator[httpx.Client]:
+def identity(
+    request: pytest.FixtureRequest, auth_server: AuthServer, provider: Provider, tenant_b: dict[str, Any]
+) -> Iterator[httpx.Client]:
     """A client acting as one identity of siteA (cookie sessions also send their CSRF token)."""
     which = request.param
     headers: dict[str, str] = {}
@@ -100,7 +143,9 @@ def identity(request: pytest.FixtureRequest, auth_server: AuthServer, provider: 
         headers["Authorization"] = f"Bearer {token}"
     else:
         with httpx.Client(base_url=auth_server.url) as c:
-            r = c.post("/api/v1/auth/login", json={"username": "a-partner-user", "password": "a long passphrase A"})
+            r = c.post(
+                "/api/v1/auth/login", json={"username": "a-partner-user", "password": "a long passphrase A"}
+            )
             assert r.status_code == 200, r.text
             headers["Cookie"] = f"calanque_session={r.cookies['calanque_session']}"
             headers["X-CSRF-Token"] = r.json()["csrfToken"]
@@ -112,33 +157,62 @@ def requests_on_b(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(method, path, httpx keyword arguments) of every way to reach siteB's data."""
     b = {"headers": {"NGSILD-Tenant": B}}
     query = {"type": "Query", "entities": [{"type": "NoiseLevelObserved"}]}
-    subscription = {"type": "Subscription", "entities": [{"type": "NoiseLevelObserved"}],
-                    "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}}
+    subscription = {
+        "type": "Subscription",
+        "entities": [{"type": "NoiseLevelObserved"}],
+        "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}},
+    }
     out: list[tuple[str, str, dict[str, Any]]] = []
     own = {"headers": {"NGSILD-Tenant": "siteA"}}
     for where in (b, own):  # naming siteB, or by id from the identity's own tenant
         out += [
             ("GET", f"/ngsi-ld/v1/entities/{NOISE}", where),
             ("GET", "/ngsi-ld/v1/entities", {**where, "params": {"type": "NoiseLevelObserved"}}),
-            ("GET", "/ngsi-ld/v1/entities", {**where, "params": {"idPattern": ".*", "count": "true", "limit": 0}}),
-            ("GET", "/ngsi-ld/v1/entities", {**where, "params": {"q": "LAeq>0", "count": "true"},
-                                             "headers": {**where.get("headers", {}),
-                                                         "Accept": "application/geo+json"}}),
+            (
+                "GET",
+                "/ngsi-ld/v1/entities",
+                {**where, "params": {"idPattern": ".*", "count": "true", "limit": 0}},
+            ),
+            (
+                "GET",
+                "/ngsi-ld/v1/entities",
+                {
+                    **where,
+                    "params": {"q": "LAeq>0", "count": "true"},
+                    "headers": {**where.get("headers", {}), "Accept": "application/geo+json"},
+                },
+            ),
             ("POST", "/ngsi-ld/v1/entityOperations/query", {**where, "json": query}),
             ("GET", "/ngsi-ld/v1/types", where),
             ("GET", "/ngsi-ld/v1/types/NoiseLevelObserved", where),
             ("GET", "/ngsi-ld/v1/attributes", where),
             ("GET", "/ngsi-ld/v1/attributes/LAeq", where),
             ("GET", f"/ngsi-ld/v1/temporal/entities/{NOISE}", where),
-            ("GET", "/ngsi-ld/v1/temporal/entities", {**where, "params": {"type": "NoiseLevelObserved",
-                                                                          "count": "true"}}),
-            ("GET", "/ngsi-ld/v1/temporal/entities", {**where, "params": {
-                "type": "NoiseLevelObserved", "options": "aggregatedValues", "aggrMethods": "max"}}),
+            (
+                "GET",
+                "/ngsi-ld/v1/temporal/entities",
+                {**where, "params": {"type": "NoiseLevelObserved", "count": "true"}},
+            ),
+            (
+                "GET",
+                "/ngsi-ld/v1/temporal/entities",
+                {
+                    **where,
+                    "params": {
+                        "type": "NoiseLevelObserved",
+                        "options": "aggregatedValues",
+                        "aggrMethods": "max",
+                    },
+                },
+            ),
             ("POST", "/ngsi-ld/v1/temporal/entityOperations/query", {**where, "json": query}),
             ("POST", "/ngsi-ld/v1/subscriptions", {**where, "json": subscription}),
             ("GET", "/ngsi-ld/v1/subscriptions", where),
-            ("PATCH", f"/ngsi-ld/v1/entities/{NOISE}/attrs",
-             {**where, "json": {"LAeq": {"type": "Property", "value": 1.0}}}),
+            (
+                "PATCH",
+                f"/ngsi-ld/v1/entities/{NOISE}/attrs",
+                {**where, "json": {"LAeq": {"type": "Property", "value": 1.0}}},
+            ),
             ("DELETE", f"/ngsi-ld/v1/entities/{NOISE}", where),
             ("POST", "/ngsi-ld/v1/entityOperations/delete", {**where, "json": [NOISE]}),
             ("DELETE", f"/ngsi-ld/v1/temporal/entities/{NOISE}", where),
@@ -146,8 +220,11 @@ def requests_on_b(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             ("GET", f"/api/v1/noise/{NOISE}/indicators", where),
             ("GET", f"/api/v1/mobility/{COUNTER}/display", where),
             ("GET", "/api/v1/mobility/export/site.csv", where),
-            ("GET", "/api/v1/mobility/export/measure.csv",
-             {**where, "params": {"from": "2026-05-01T00:00:00Z", "to": "2026-05-05T00:00:00Z"}}),
+            (
+                "GET",
+                "/api/v1/mobility/export/measure.csv",
+                {**where, "params": {"from": "2026-05-01T00:00:00Z", "to": "2026-05-05T00:00:00Z"}},
+            ),
             ("GET", "/api/v1/waste/collection-plan", where),
             ("GET", "/api/v1/devices", where),
             ("GET", f"/api/v1/devices/{DEVICE}", where),
@@ -155,12 +232,20 @@ def requests_on_b(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             ("DELETE", f"/api/v1/devices/{DEVICE}", where),
             ("GET", "/api/v1/commands", where),
             ("GET", f"/api/v1/commands/{ids['command']}", where),
-            ("POST", "/api/v1/commands", {**where, "json": {"device": DEVICE, "command": {"dimmingLevel": 1}}}),
+            (
+                "POST",
+                "/api/v1/commands",
+                {**where, "json": {"device": DEVICE, "command": {"dimmingLevel": 1}}},
+            ),
             ("GET", "/api/v1/deadletters", where),
             ("GET", f"/api/v1/deadletters/{ids['letter']}", where),
             ("POST", "/api/v1/deadletters/retry", {**where, "json": {"ids": [ids["letter"]]}}),
             ("GET", "/api/v1/publication", where),
-            ("PUT", "/api/v1/publication/NoiseLevelObserved", {**where, "json": {"attributes": ["LAeq", "name"]}}),
+            (
+                "PUT",
+                "/api/v1/publication/NoiseLevelObserved",
+                {**where, "json": {"attributes": ["LAeq", "name"]}},
+            ),
             ("GET", "/api/v1/audit", where),
             ("GET", "/api/v1/auth/keys", where),
             ("GET", "/api/v1/auth/users", where),
@@ -173,17 +258,25 @@ def requests_on_b(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("DELETE", f"/api/v1/auth/keys/{ids['key']}", {}),
         ("POST", "/api/v1/auth/keys", {"json": {"name": "into-b", "role": "viewer", "tenant": B}}),
         ("DELETE", "/api/v1/auth/users/b-user-secret", {}),
-        ("POST", "/api/v1/auth/users", {"json": {"username": "into-b", "password": "a long passphrase",
-                                                 "role": "viewer", "tenant": B}}),
+        (
+            "POST",
+            "/api/v1/auth/users",
+            {"json": {"username": "into-b", "password": "a long passphrase", "role": "viewer", "tenant": B}},
+        ),
         ("GET", "/api/v1/integrations", {}),
-        ("POST", "/api/v1/integrations", {"json": {"name": "into-b", "kind": "http"}, "headers": {"NGSILD-Tenant": B}}),
+        (
+            "POST",
+            "/api/v1/integrations",
+            {"json": {"name": "into-b", "kind": "http"}, "headers": {"NGSILD-Tenant": B}},
+        ),
     ]
     return out
 
 
-def test_identities_of_a_get_nothing_of_b(auth_server: AuthServer, tenant_b: dict[str, Any],
-                                          identity: httpx.Client) -> None:
-    """Every request of a siteA identity on siteB's data is refused, not found or empty; siteB is unchanged."""
+def test_identities_of_a_get_nothing_of_b(
+    auth_server: AuthServer, tenant_b: dict[str, Any], identity: httpx.Client
+) -> None:
+    """Every request of a siteA identity on siteB's data is refused, not found or empty; siteB unchanged."""
     before = snapshot(auth_server)
     assert before[0][2] and before[3][2]  # siteB holds entities and commands (the test can fail)
     for method, path, kwargs in requests_on_b(tenant_b):

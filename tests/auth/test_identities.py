@@ -212,7 +212,9 @@ def test_secrets_are_stored_hashed(auth_server: AuthServer) -> None:
     row of the tables that hold them is searched for each secret (and its random part)."""
     name, password = f"hash-{auth_server.backend}", "Sormiou-Morgiou-En-Vau-2026"
     with auth_server.client("admin") as admin:
-        key = admin.post("/api/v1/auth/keys", json={"name": name, "role": "viewer", "tenant": ""}).json()["key"]
+        key = admin.post("/api/v1/auth/keys", json={"name": name, "role": "viewer", "tenant": ""}).json()[
+            "key"
+        ]
         r = admin.post("/api/v1/auth/users", json={"username": name, "password": password, "role": "viewer"})
         assert r.status_code == 201, r.text
         integration = admin.post("/api/v1/integrations", json={"name": name, "kind": "http"}).json()["key"]
@@ -222,8 +224,12 @@ def test_secrets_are_stored_hashed(auth_server: AuthServer) -> None:
         session_token, csrf = login.cookies["calanque_session"], login.json()["csrfToken"]
         assert c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {rotated}"}).status_code == 200
     secrets_ = {
-        "API key": key.split("_", 2)[2], "rotated API key": rotated.split("_", 2)[2], "password": password,
-        "session token": session_token, "CSRF token": csrf, "integration key": integration[10:],
+        "API key": key.split("_", 2)[2],
+        "rotated API key": rotated.split("_", 2)[2],
+        "password": password,
+        "session token": session_token,
+        "CSRF token": csrf,
+        "integration key": integration[10:],
     }
     with auth_server.store.session() as session:
         for table in ("api_keys", "users", "user_sessions", "integrations", "audit_log", "login_attempts"):
@@ -236,8 +242,10 @@ def test_secrets_are_stored_hashed(auth_server: AuthServer) -> None:
         assert stored.startswith("$argon2id$")
         digests = {r[0] for r in session._exec("SELECT token_hash FROM user_sessions").fetchall()}
         assert hashlib.sha256(session_token.encode()).hexdigest() in digests
-        assert session._exec("SELECT 1 FROM integrations WHERE key_hash = ?",
-                             (hashlib.sha256(integration.encode()).hexdigest(),)).fetchone()
+        assert session._exec(
+            "SELECT 1 FROM integrations WHERE key_hash = ?",
+            (hashlib.sha256(integration.encode()).hexdigest(),),
+        ).fetchone()
 
 
 # OpenID Connect ---------------------------------------------------------------------------------

@@ -73,15 +73,24 @@ CASES: dict[str, tuple[str, str, Any, set[str]]] = {
     ),
     "ngsi-ld types": ("GET", "/ngsi-ld/v1/types?details=true", None, EVERYONE),
     "ngsi-ld attributes": ("GET", "/ngsi-ld/v1/attributes", None, EVERYONE),
-    "ngsi-ld attribute by name (not a public read)": ("GET", "/ngsi-ld/v1/entities/urn:x:y/attrs", None, STAFF),
+    "ngsi-ld attribute by name (not a public read)": (
+        "GET",
+        "/ngsi-ld/v1/entities/urn:x:y/attrs",
+        None,
+        STAFF,
+    ),
     "ngsi-ld subscription": (
         "POST",
         "/ngsi-ld/v1/subscriptions",
         lambda s: {"type": "Subscription", "entities": [{"type": "WasteContainer"}]},
         {"admin", "partner"},  # not a write the operator's target check knows: refused to operators
     ),
-    "ngsi-ld temporal delete": ("DELETE", "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:WasteContainer:none", None,
-                                {"admin", "operator", "partner"}),
+    "ngsi-ld temporal delete": (
+        "DELETE",
+        "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:WasteContainer:none",
+        None,
+        {"admin", "operator", "partner"},
+    ),
     "ngsi-ld write own use case": (
         "POST",
         "/ngsi-ld/v1/entities",
@@ -101,10 +110,19 @@ CASES: dict[str, tuple[str, str, Any, set[str]]] = {
         {"admin", "partner"},
     ),
     "use case indicators": ("GET", "/api/v1/waste/collection-plan", None, STAFF),
-    "use case public path": ("GET", "/api/v1/mobility/urn:ngsi-ld:TrafficFlowObserved:none/display", None, EVERYONE),
+    "use case public path": (
+        "GET",
+        "/api/v1/mobility/urn:ngsi-ld:TrafficFlowObserved:none/display",
+        None,
+        EVERYONE,
+    ),
     "use case public export": ("GET", "/api/v1/mobility/export/site.csv", None, EVERYONE),
     "use case private path of a use case with public ones": (
-        "GET", "/api/v1/noise/urn:ngsi-ld:NoiseLevelObserved:none/unknown", None, STAFF),
+        "GET",
+        "/api/v1/noise/urn:ngsi-ld:NoiseLevelObserved:none/unknown",
+        None,
+        STAFF,
+    ),
     "use case list": ("GET", "/api/v1/usecases", None, STAFF | {"public"}),
     # an empty import body is a 400 from the endpoint itself: allowed roles get past the policy
     "use case import other use case": ("POST", "/api/v1/mobility/import", lambda s: {}, {"admin", "partner"}),
@@ -188,9 +206,16 @@ def snapshot(server: AuthServer) -> list[Any]:
             ):
                 r = admin.get(path, headers={"NGSILD-Tenant": tenant} if tenant else {})
                 seen.append((tenant, path, r.status_code, r.json()))
-            publication = admin.get("/api/v1/publication", headers={"NGSILD-Tenant": tenant} if tenant else {})
+            publication = admin.get(
+                "/api/v1/publication", headers={"NGSILD-Tenant": tenant} if tenant else {}
+            )
             seen.append((tenant, "publication", publication.status_code, publication.json()["types"]))
-        for path in ("/api/v1/integrations", "/api/v1/auth/keys", "/api/v1/auth/users", "/ngsi-ld/v1/jsonldContexts"):
+        for path in (
+            "/api/v1/integrations",
+            "/api/v1/auth/keys",
+            "/api/v1/auth/users",
+            "/ngsi-ld/v1/jsonldContexts",
+        ):
             r = admin.get(path)
             body = r.json()
             if path == "/api/v1/auth/keys":  # last use moves with every request: compare the rest

@@ -17,7 +17,9 @@ from tests.auth.conftest import AuthServer
 MARSEILLE, AIX = "13055", "13001"
 
 
-def entity(entity_id: str, entity_type: str, commune: str | None, site: str | None = None, **attrs: Any) -> dict:
+def entity(
+    entity_id: str, entity_type: str, commune: str | None, site: str | None = None, **attrs: Any
+) -> dict:
     """An entity in a commune (and site), with numeric Properties observed at 10:00."""
     out: dict[str, Any] = {"id": entity_id, "type": entity_type}
     if commune is not None:
@@ -41,9 +43,17 @@ ENTITIES = [
 
 def device(dev_eui: str, entity_id: str, entity_type: str, commune: str, site: str | None = None) -> dict:
     """A device registration."""
-    return {"id": dev_eui, "name": "capteur", "deviceModel": "Milesight WS302", "codec": "milesight-ws302",
-            "entityId": entity_id, "entityType": entity_type, "commune": commune, "site": site,
-            "network": "chirpstack"}
+    return {
+        "id": dev_eui,
+        "name": "capteur",
+        "deviceModel": "Milesight WS302",
+        "codec": "milesight-ws302",
+        "entityId": entity_id,
+        "entityType": entity_type,
+        "commune": commune,
+        "site": site,
+        "network": "chirpstack",
+    }
 
 
 DEVICES = [
@@ -66,11 +76,21 @@ def data(auth_server: AuthServer) -> AuthServer:
             assert admin.post("/api/v1/devices", json=body).status_code == 201
     with auth_server.store.session(write=True) as session:
         for dev_eui in ("A840410000000001", "a840410000000002", "a840410000000003", "ffffffffffffffff"):
-            dl.add_dead_letter(session, tenant="", payload=b"{}", connector="chirpstack", topic="t",
-                               error_kind="decode", reason="test", device_id=dev_eui)
+            dl.add_dead_letter(
+                session,
+                tenant="",
+                payload=b"{}",
+                connector="chirpstack",
+                topic="t",
+                error_kind="decode",
+                reason="test",
+                device_id=dev_eui,
+            )
             session._exec(
                 "INSERT INTO commands (tenant, device_id, entity_id, network, request, status, created_at, "
-                "updated_at) VALUES (?, ?, NULL, 'chirpstack', '{}', 'queued', 1, 1)", ("", dev_eui.lower()))
+                "updated_at) VALUES (?, ?, NULL, 'chirpstack', '{}', 'queued', 1, 1)",
+                ("", dev_eui.lower()),
+            )
     return auth_server
 
 
@@ -83,8 +103,10 @@ def test_commune_narrowed_viewer_reads_its_commune_only(data: AuthServer) -> Non
     """A viewer of Aix: entities, counts, retrieval, q, temporal, discovery, devices, dead letters,
     commands and use-case indicators of Aix only (an entity without a commune is in none)."""
     with data.client("aix-viewer") as aix:
-        r = aix.get("/ngsi-ld/v1/entities", params={"type": "NoiseLevelObserved,WasteContainer,WasteContainerModel",
-                                                     "count": "true"})
+        r = aix.get(
+            "/ngsi-ld/v1/entities",
+            params={"type": "NoiseLevelObserved,WasteContainer,WasteContainerModel", "count": "true"},
+        )
         assert ids(r.json()) == {"urn:ngsi-ld:NoiseLevelObserved:a1", "urn:ngsi-ld:WasteContainer:a2"}
         assert r.headers["ngsild-results-count"] == "2"
         assert aix.get("/ngsi-ld/v1/entities/urn:ngsi-ld:NoiseLevelObserved:m1").status_code == 404
@@ -92,7 +114,10 @@ def test_commune_narrowed_viewer_reads_its_commune_only(data: AuthServer) -> Non
         r = aix.get("/ngsi-ld/v1/entities", params={"q": f'municipalityCode=="{MARSEILLE}"', "count": "true"})
         assert r.json() == [] and r.headers["ngsild-results-count"] == "0"
         r = aix.get("/ngsi-ld/v1/temporal/entities", params={"type": "NoiseLevelObserved", "count": "true"})
-        assert ids(r.json()) == {"urn:ngsi-ld:NoiseLevelObserved:a1"} and r.headers["ngsild-results-count"] == "1"
+        assert (
+            ids(r.json()) == {"urn:ngsi-ld:NoiseLevelObserved:a1"}
+            and r.headers["ngsild-results-count"] == "1"
+        )
         assert aix.get("/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:NoiseLevelObserved:m1").status_code == 404
         assert aix.get("/ngsi-ld/v1/types/NoiseLevelObserved").json()["entityCount"] == 1
         assert aix.get("/ngsi-ld/v1/attributes/LAeq").json()["attributeCount"] == 1
@@ -117,8 +142,11 @@ def test_narrowed_partner_reads_dead_letters_of_its_devices(data: AuthServer) ->
     """A partner narrowed to Marseille sees the dead letters of Marseille's devices only (the DevEUI of a
     dead letter matches in any case), not those of unknown devices; a retry cannot reach the others."""
     with data.client("admin") as admin:
-        others = [x["id"] for x in admin.get("/api/v1/deadletters").json()["items"]
-                  if x["deviceId"] != "A840410000000001"]
+        others = [
+            x["id"]
+            for x in admin.get("/api/v1/deadletters").json()["items"]
+            if x["deviceId"] != "A840410000000001"
+        ]
     assert len(others) == 3
     with data.client("marseille") as m:
         letters = m.get("/api/v1/deadletters").json()
@@ -132,7 +160,9 @@ def test_narrowed_partner_reads_dead_letters_of_its_devices(data: AuthServer) ->
 def test_site_narrowed_viewer_reads_its_site_only(data: AuthServer) -> None:
     """A viewer of the Luminy site sees the entities and devices on that site only."""
     with data.client("luminy-viewer") as luminy:
-        r = luminy.get("/ngsi-ld/v1/entities", params={"type": "NoiseLevelObserved,WasteContainer", "count": "true"})
+        r = luminy.get(
+            "/ngsi-ld/v1/entities", params={"type": "NoiseLevelObserved,WasteContainer", "count": "true"}
+        )
         assert ids(r.json()) == {"urn:ngsi-ld:NoiseLevelObserved:a1", "urn:ngsi-ld:WasteContainer:a2"}
         assert r.headers["ngsild-results-count"] == "2"
         assert ids(luminy.get("/api/v1/devices").json()["items"]) == {"a840410000000002", "a840410000000003"}
@@ -141,13 +171,21 @@ def test_site_narrowed_viewer_reads_its_site_only(data: AuthServer) -> None:
 def test_operator_reads_its_use_cases_only(data: AuthServer) -> None:
     """An operator of waste reads waste entities, types, devices and indicators, not noise ones."""
     with data.client("waste-op") as op:
-        r = op.get("/ngsi-ld/v1/entities", params={"type": "NoiseLevelObserved,WasteContainer,WasteContainerModel",
-                                                    "count": "true"})
-        assert ids(r.json()) == {"urn:ngsi-ld:WasteContainer:m3", "urn:ngsi-ld:WasteContainer:a2",
-                                 "urn:ngsi-ld:WasteContainerModel:glass-3m3"}
+        r = op.get(
+            "/ngsi-ld/v1/entities",
+            params={"type": "NoiseLevelObserved,WasteContainer,WasteContainerModel", "count": "true"},
+        )
+        assert ids(r.json()) == {
+            "urn:ngsi-ld:WasteContainer:m3",
+            "urn:ngsi-ld:WasteContainer:a2",
+            "urn:ngsi-ld:WasteContainerModel:glass-3m3",
+        }
         assert r.headers["ngsild-results-count"] == "3"
         assert op.get("/ngsi-ld/v1/entities/urn:ngsi-ld:NoiseLevelObserved:m1").status_code == 404
-        assert set(op.get("/ngsi-ld/v1/types").json()["typeList"]) == {"WasteContainer", "WasteContainerModel"}
+        assert set(op.get("/ngsi-ld/v1/types").json()["typeList"]) == {
+            "WasteContainer",
+            "WasteContainerModel",
+        }
         assert ids(op.get("/api/v1/devices").json()["items"]) == {"a840410000000003"}
         assert op.get("/api/v1/noise/observatory", params={"date": "2026-05-04"}).json()["count"] == 0
         r = op.get("/ngsi-ld/v1/temporal/entities", params={"type": "NoiseLevelObserved"})
@@ -158,10 +196,18 @@ def test_narrowed_identity_still_writes_and_reads_back_its_own(data: AuthServer)
     """Narrowing reads does not break writes: the Marseille partner creates, updates and reads its entity."""
     eid = "urn:ngsi-ld:NoiseLevelObserved:m-new"
     with data.client("marseille") as m:
-        assert m.post("/ngsi-ld/v1/entities", json=entity(eid, "NoiseLevelObserved", MARSEILLE, LAeq=40.0)
-                      ).status_code == 201
-        assert m.patch(f"/ngsi-ld/v1/entities/{eid}/attrs",
-                       json={"LAeq": {"type": "Property", "value": 42.0}}).status_code == 204
+        assert (
+            m.post(
+                "/ngsi-ld/v1/entities", json=entity(eid, "NoiseLevelObserved", MARSEILLE, LAeq=40.0)
+            ).status_code
+            == 201
+        )
+        assert (
+            m.patch(
+                f"/ngsi-ld/v1/entities/{eid}/attrs", json={"LAeq": {"type": "Property", "value": 42.0}}
+            ).status_code
+            == 204
+        )
         got = m.get(f"/ngsi-ld/v1/entities/{eid}", params={"options": "keyValues"}).json()
         assert got["LAeq"] == 42.0 and got["municipalityCode"] == MARSEILLE
 

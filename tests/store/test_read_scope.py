@@ -27,8 +27,11 @@ def entity(entity_id: str, entity_type: str, **attrs: float) -> dict[str, Any]:
 def fill(store: Any) -> None:
     """A1 (A: x, y), B1 (B: x), B2 (B: y)."""
     broker = Broker(store)
-    for body in (entity("urn:a1", "TypeA", x=1.0, y=2.0), entity("urn:b1", "TypeB", x=3.0),
-                 entity("urn:b2", "TypeB", y=4.0)):
+    for body in (
+        entity("urn:a1", "TypeA", x=1.0, y=2.0),
+        entity("urn:b1", "TypeB", x=3.0),
+        entity("urn:b2", "TypeB", y=4.0),
+    ):
         broker.create_entity("", body, _core_resolver().core)
 
 
@@ -71,7 +74,10 @@ def test_documents_summaries_and_history_show_visible_attributes(store: Any) -> 
         with store.session() as session:
             docs = session.get_entities("", ["urn:a1", "urn:b1", "urn:b2"])
             assert {i: sorted(d["attrs"]) for i, d in docs.items()} == {
-                "urn:a1": [X], "urn:b1": [], "urn:b2": [Y]}
+                "urn:a1": [X],
+                "urn:b1": [],
+                "urn:b2": [Y],
+            }
             assert session.type_summary("") == {A: {"": 1, X: 1}, B: {"": 2, Y: 1}}
             summary = session.attribute_summary("")
             assert {k: (v["count"], v["types"]) for k, v in summary.items()} == {X: (1, {A}), Y: (1, {B})}

@@ -242,7 +242,9 @@ class AuthState:
 
     def public_scope(self, tenant: str, published: dict[str, frozenset[str]]) -> ReadScope:
         """The read scope of an anonymous request: the tenant's published types and attributes."""
-        return ReadScope(tenant=tenant, types=frozenset(published), attrs=published, label="anonymous callers")
+        return ReadScope(
+            tenant=tenant, types=frozenset(published), attrs=published, label="anonymous callers"
+        )
 
     def narrowed_scope(self, principal: Principal, tenant: str) -> ReadScope | None:
         """The read scope of an operator (its use cases' types) or a narrowed identity, else None."""
@@ -340,7 +342,9 @@ class AuthMiddleware:
                         f"more than {int(bucket.capacity)} requests a minute; retry in {retry_after(retry)} s"
                     )
             if refusal is None:
-                public = principal.kind == "anonymous" and is_public_read(method, path, endpoint, st.public_paths)
+                public = principal.kind == "anonymous" and is_public_read(
+                    method, path, endpoint, st.public_paths
+                )
                 denied = decide(principal, endpoint, tenant, public=public)
                 if (
                     denied is None
