@@ -313,6 +313,19 @@ def test_attrs_and_pick_never_reach_private_attributes(anon: httpx.Client) -> No
     assert all(set(e) == {"id", "LAeq"} for e in posted) and len(posted) == 3
 
 
+def test_anonymous_queries_do_not_fill_the_audit_log(data: AuthServer, anon: httpx.Client) -> None:
+    """POST queries are reads: an anonymous caller making many of them adds nothing to the audit log."""
+    with data.client("admin") as admin:
+        before = admin.get("/api/v1/audit", params={"limit": 1000}).json()["items"]
+        for _ in range(5):
+            r = anon.post(
+                "/ngsi-ld/v1/entityOperations/query",
+                json={"type": "Query", "entities": [{"type": "NoiseLevelObserved"}]},
+            )
+            assert r.status_code == 200
+        assert admin.get("/api/v1/audit", params={"limit": 1000}).json()["items"] == before
+
+
 def test_geojson_and_geo_queries_use_published_geoproperties_only(
     anon: httpx.Client, admin: httpx.Client
 ) -> None:

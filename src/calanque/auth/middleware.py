@@ -435,10 +435,13 @@ def _needs_thread(headers: dict[bytes, bytes], endpoint: Endpoint) -> bool:
 
 
 def _audited(method: str, endpoint: Endpoint, status: int, presented: bool) -> bool:
-    """Every write and command (but uplink pushes), and every read refused to a presented credential."""
+    """Every write and command (but uplink pushes), and every read refused to a presented credential.
+
+    The POST forms of NGSI-LD queries are reads: audited only when refused (anonymous callers may make
+    them, and must not be able to fill the log)."""
     if endpoint.family == "ingest":
         return False
-    if method not in READ_METHODS:
+    if method not in READ_METHODS and not (endpoint.family == "ngsi-ld" and endpoint.action == "read"):
         return True
     return status == 403 or (status == 401 and presented)
 
