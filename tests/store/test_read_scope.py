@@ -104,3 +104,21 @@ def test_another_tenant_shows_nothing(store: Any) -> None:
             assert session.type_summary("") == {} and session.attribute_summary("") == {}
     finally:
         CURRENT.reset(token)
+
+
+def test_change_listeners_run_outside_the_read_scope(store: Any) -> None:
+    """A write made under a read scope tells its listeners, which read the store unrestricted."""
+    broker = Broker(store)
+    seen: list[Any] = []
+
+    def listener(changes: Any) -> None:
+        with store.session() as session:
+            seen.append(session.scope)
+
+    broker.add_listener(listener)
+    token = CURRENT.set(ReadScope(**SCOPE))
+    try:
+        broker.create_entity("", entity("urn:a9", "TypeA", x=1.0), _core_resolver().core)
+    finally:
+        CURRENT.reset(token)
+    assert seen == [None]
