@@ -9,6 +9,7 @@ No MQTT broker or other server is needed.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -54,7 +55,11 @@ def _start_server(app: object, host: str, port: int) -> tuple[uvicorn.Server, th
 
 def run_demo(*, host: str, port: int, data_dir: Path, backfill: str, speed: float | None, scale: float,
              seed: int) -> None:
-    """Start everything, print where to look, and run until Ctrl-C."""
+    """Start everything, print where to look, and run until Ctrl-C (SIGINT) or SIGTERM."""
+    # Explicit handlers: a shell starting the demo in the background (or a test runner's worker)
+    # hands it SIGINT ignored, and a service manager stops it with SIGTERM; both must stop it cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     from calanque.app import create_app
     from calanque.simulator.cli import describe_run, provision_fleet, run_with_progress, parse_duration
     from calanque.simulator.engine import Simulator, SimulatorConfig

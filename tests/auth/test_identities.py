@@ -207,6 +207,47 @@ def test_password_login_session_csrf_and_lockout(auth_server: AuthServer) -> Non
     assert [bool(r[0]) for r in rows] == [True] + [False] * 5  # the blocked attempt is not even tried
 
 
+def test_secrets_are_stored_hashed(auth_server: AuthServer) -> None:
+    """No API key, password, session or CSRF token, or integration key is in the store in clear: every
+    row of the tables that hold them is searched for each secret (and its random part)."""
+    name, password = f"hash-{auth_server.backend}", "Sormiou-Morgiou-En-Vau-2026"
+    with auth_server.client("admin") as admin:
+        key = admin.post("/api/v1/auth/keys", json={"name": name, "role": "viewer", "tenant": ""}).json()[
+            "key"
+        ]
+        r = admin.post("/api/v1/auth/users", json={"username": name, "password": password, "role": "viewer"})
+        assert r.status_code == 201, r.text
+        integration = admin.post("/api/v1/integrations", json={"name": name, "kind": "http"}).json()["key"]
+        rotated = admin.post(f"/api/v1/auth/keys/{key.split('_')[1]}/rotate").json()["key"]
+    with httpx.Client(base_url=auth_server.url) as c:
+        login = c.post("/api/v1/auth/login", json={"username": name, "password": password})
+        session_token, csrf = login.cookies["calanque_session"], login.json()["csrfToken"]
+        assert c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {rotated}"}).status_code == 200
+    secrets_ = {
+        "API key": key.split("_", 2)[2],
+        "rotated API key": rotated.split("_", 2)[2],
+        "password": password,
+        "session token": session_token,
+        "CSRF token": csrf,
+        "integration key": integration[10:],
+    }
+    with auth_server.store.session() as session:
+        for table in ("api_keys", "users", "user_sessions", "integrations", "audit_log", "login_attempts"):
+            rows = session._exec(f"SELECT * FROM {table}").fetchall()
+            assert rows, table
+            text = repr(rows)
+            for what, secret in secrets_.items():
+                assert secret not in text, (what, table)
+        stored = session._exec("SELECT password_hash FROM users WHERE username = ?", (name,)).fetchone()[0]
+        assert stored.startswith("$argon2id$")
+        digests = {r[0] for r in session._exec("SELECT token_hash FROM user_sessions").fetchall()}
+        assert hashlib.sha256(session_token.encode()).hexdigest() in digests
+        assert session._exec(
+            "SELECT 1 FROM integrations WHERE key_hash = ?",
+            (hashlib.sha256(integration.encode()).hexdigest(),),
+        ).fetchone()
+
+
 # OpenID Connect ---------------------------------------------------------------------------------
 def test_oidc_tokens(auth_server: AuthServer, provider: Provider) -> None:
     """Good token accepted; expired, wrong audience or issuer, bad signature, unknown key, no role refused."""
@@ -343,6 +384,9 @@ def test_rate_limits_cors_and_headers(backend: str, provider: Provider, tmp_path
         with server.client() as anonymous:
             codes = [anonymous.get("/api/v1/usecases").status_code for _ in range(4)]
             assert codes == [200] * 3 + [429]
+            # public reads draw on the same per-address bucket
+            r = anonymous.get("/ngsi-ld/v1/entities", params={"type": "NoiseLevelObserved"})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         with httpx.Client(base_url=server.url) as c:
             pre = {
                 "Origin": "https://ui.example.org",

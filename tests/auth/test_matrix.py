@@ -1,7 +1,9 @@
 """Authorisation matrix: every role × every endpoint family × allowed or forbidden.
 
 A forbidden request gets 401 (no identity) or 403 (identity not allowed) as ProblemDetails, and changes
-nothing: a snapshot of everything an admin can see is identical before and after it.
+nothing: a snapshot of everything an admin can see is identical before and after it. Anonymous callers
+("public") may make the public reads (NGSI-LD entity, temporal and discovery reads, the use cases' public
+paths): what those show them is tested in test_public.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from tests.auth.conftest import AuthServer
 ROLES = ["public", "viewer", "operator", "partner", "admin"]
 TENANT = {"public": None, "viewer": None, "operator": None, "partner": "siteA", "admin": None}
 STAFF = {"viewer", "operator", "partner", "admin"}
+EVERYONE = STAFF | {"public"}
 
 
 def waste_container(entity_id: str) -> dict[str, Any]:
@@ -52,14 +55,41 @@ def device(dev_eui: str, entity_type: str) -> dict[str, Any]:
 
 # case -> (method, path, body factory taking a unique suffix, roles allowed)
 CASES: dict[str, tuple[str, str, Any, set[str]]] = {
-    "ngsi-ld read": ("GET", "/ngsi-ld/v1/entities?type=WasteContainer", None, STAFF),
-    "ngsi-ld count": ("GET", "/ngsi-ld/v1/entities?type=WasteContainer&count=true&limit=0", None, STAFF),
-    "ngsi-ld temporal read": ("GET", "/ngsi-ld/v1/temporal/entities?type=WasteContainer", None, STAFF),
+    "ngsi-ld read": ("GET", "/ngsi-ld/v1/entities?type=WasteContainer", None, EVERYONE),
+    "ngsi-ld retrieve": ("GET", "/ngsi-ld/v1/entities/urn:ngsi-ld:WasteContainer:none", None, EVERYONE),
+    "ngsi-ld count": ("GET", "/ngsi-ld/v1/entities?type=WasteContainer&count=true&limit=0", None, EVERYONE),
+    "ngsi-ld temporal read": ("GET", "/ngsi-ld/v1/temporal/entities?type=WasteContainer", None, EVERYONE),
+    "ngsi-ld temporal query post": (
+        "POST",
+        "/ngsi-ld/v1/temporal/entityOperations/query",
+        lambda s: {"type": "Query", "entities": [{"type": "WasteContainer"}]},
+        EVERYONE,
+    ),
     "ngsi-ld query post": (
         "POST",
         "/ngsi-ld/v1/entityOperations/query",
         lambda s: {"type": "Query", "entities": [{"type": "WasteContainer"}]},
+        EVERYONE,
+    ),
+    "ngsi-ld types": ("GET", "/ngsi-ld/v1/types?details=true", None, EVERYONE),
+    "ngsi-ld attributes": ("GET", "/ngsi-ld/v1/attributes", None, EVERYONE),
+    "ngsi-ld attribute by name (not a public read)": (
+        "GET",
+        "/ngsi-ld/v1/entities/urn:x:y/attrs",
+        None,
         STAFF,
+    ),
+    "ngsi-ld subscription": (
+        "POST",
+        "/ngsi-ld/v1/subscriptions",
+        lambda s: {"type": "Subscription", "entities": [{"type": "WasteContainer"}]},
+        {"admin", "partner"},  # not a write the operator's target check knows: refused to operators
+    ),
+    "ngsi-ld temporal delete": (
+        "DELETE",
+        "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:WasteContainer:none",
+        None,
+        {"admin", "operator", "partner"},
     ),
     "ngsi-ld write own use case": (
         "POST",
@@ -80,6 +110,19 @@ CASES: dict[str, tuple[str, str, Any, set[str]]] = {
         {"admin", "partner"},
     ),
     "use case indicators": ("GET", "/api/v1/waste/collection-plan", None, STAFF),
+    "use case public path": (
+        "GET",
+        "/api/v1/mobility/urn:ngsi-ld:TrafficFlowObserved:none/display",
+        None,
+        EVERYONE,
+    ),
+    "use case public export": ("GET", "/api/v1/mobility/export/site.csv", None, EVERYONE),
+    "use case private path of a use case with public ones": (
+        "GET",
+        "/api/v1/noise/urn:ngsi-ld:NoiseLevelObserved:none/unknown",
+        None,
+        STAFF,
+    ),
     "use case list": ("GET", "/api/v1/usecases", None, STAFF | {"public"}),
     # an empty import body is a 400 from the endpoint itself: allowed roles get past the policy
     "use case import other use case": ("POST", "/api/v1/mobility/import", lambda s: {}, {"admin", "partner"}),
@@ -108,6 +151,22 @@ CASES: dict[str, tuple[str, str, Any, set[str]]] = {
         {"admin"},
     ),
     "keys read": ("GET", "/api/v1/auth/keys", None, {"admin"}),
+    "users read": ("GET", "/api/v1/auth/users", None, {"admin"}),
+    "users create": (
+        "POST",
+        "/api/v1/auth/users",
+        lambda s: {"username": f"u-{s}", "password": "a long passphrase!", "role": "viewer"},
+        {"admin"},
+    ),
+    "publication read": ("GET", "/api/v1/publication", None, STAFF),
+    "publication write": (
+        "PUT",
+        "/api/v1/publication/WasteContainerIsle",
+        lambda s: {"attributes": ["location", "name", "address", "municipalityCode"]},
+        {"admin"},
+    ),
+    "publication delete": ("DELETE", "/api/v1/publication/StreetlightGroup", None, {"admin"}),
+    "publication defaults": ("POST", "/api/v1/publication/defaults", None, {"admin"}),
     "keys create": ("POST", "/api/v1/auth/keys", lambda s: {"name": f"k-{s}", "role": "viewer"}, {"admin"}),
     "audit read": ("GET", "/api/v1/audit", None, {"admin"}),
     "contexts list": ("GET", "/ngsi-ld/v1/jsonldContexts", None, STAFF),
@@ -147,7 +206,16 @@ def snapshot(server: AuthServer) -> list[Any]:
             ):
                 r = admin.get(path, headers={"NGSILD-Tenant": tenant} if tenant else {})
                 seen.append((tenant, path, r.status_code, r.json()))
-        for path in ("/api/v1/integrations", "/api/v1/auth/keys", "/ngsi-ld/v1/jsonldContexts"):
+            publication = admin.get(
+                "/api/v1/publication", headers={"NGSILD-Tenant": tenant} if tenant else {}
+            )
+            seen.append((tenant, "publication", publication.status_code, publication.json()["types"]))
+        for path in (
+            "/api/v1/integrations",
+            "/api/v1/auth/keys",
+            "/api/v1/auth/users",
+            "/ngsi-ld/v1/jsonldContexts",
+        ):
             r = admin.get(path)
             body = r.json()
             if path == "/api/v1/auth/keys":  # last use moves with every request: compare the rest

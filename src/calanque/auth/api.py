@@ -435,10 +435,14 @@ def apply_publication_defaults(request: Request) -> Any:
     tenant = tenant_of(request)
     with _auth(request).store.session(write=True) as session:
         added = publication.apply_defaults(
-            session, tenant, getattr(request.app.state, "usecases", []), actor=_principal(request).actor,
+            session,
+            tenant,
+            getattr(request.app.state, "usecases", []),
+            actor=_principal(request).actor,
             only_new=False,
         )
     _auth(request).forget_publication(tenant)
-    request.state.audit_detail = {"published": [[publication.compact(t), publication.compact(a) if a else ""]
-                                                for t, a in added]}
+    request.state.audit_detail = {
+        "published": [[publication.compact(t), publication.compact(a) if a else ""] for t, a in added]
+    }
     return json_response(_publication_json(request, tenant))

@@ -527,8 +527,10 @@ def publication_list(tenant: str, defaults: bool, data_dir: Path, database_url: 
         store.close()
     for p in found:
         j = p.as_json()
-        click.echo(f"{j['entityType']}\t{','.join(j['attributes']) or '(no attribute)'}\t{j['source']}\t"
-                   f"{j['updatedAt']}\t{j['updatedBy']}")
+        click.echo(
+            f"{j['entityType']}\t{','.join(j['attributes']) or '(no attribute)'}\t{j['source']}\t"
+            f"{j['updatedAt']}\t{j['updatedBy']}"
+        )
     click.echo(f"{len(found)} published types in tenant '{tenant}'", err=True)
     if defaults:
         for d in pub.describe_defaults(_usecase_objects()):
@@ -540,7 +542,9 @@ def publication_list(tenant: str, defaults: bool, data_dir: Path, database_url: 
 @click.argument("attributes", nargs=-1)
 @_tenant_option
 @click.option("--exactly", is_flag=True, help="Make these the type's only public attributes.")
-@click.option("--defaults", is_flag=True, help="Publish every use case's defaults (even ones unpublished since).")
+@click.option(
+    "--defaults", is_flag=True, help="Publish every use case's defaults (even ones unpublished since)."
+)
 @_store_options
 def publication_publish(
     entity_type: str | None,
@@ -564,9 +568,12 @@ def publication_publish(
         with store.session(write=True) as session:
             pub.seed(session, _usecase_objects())
             if defaults:
-                added = pub.apply_defaults(session, tenant, _usecase_objects(), actor=_actor(), only_new=False)
-                detail: dict[str, Any] = {"published": [[pub.compact(t), pub.compact(a) if a else ""]
-                                                        for t, a in added]}
+                added = pub.apply_defaults(
+                    session, tenant, _usecase_objects(), actor=_actor(), only_new=False
+                )
+                detail: dict[str, Any] = {
+                    "published": [[pub.compact(t), pub.compact(a) if a else ""] for t, a in added]
+                }
                 message = f"{len(added)} default entries published in tenant '{tenant}'"
             else:
                 assert entity_type is not None
@@ -599,13 +606,21 @@ def publication_unpublish(
             pub.seed(session, _usecase_objects())
             removed = pub.unpublish(session, tenant, entity_type, list(attributes) or None)
             if removed:
-                _audit(session, "publication unpublish", tenant,
-                       {"entityType": entity_type, "attributes": list(attributes) or None})
+                _audit(
+                    session,
+                    "publication unpublish",
+                    tenant,
+                    {"entityType": entity_type, "attributes": list(attributes) or None},
+                )
     except AuthInputError as err:
         raise click.ClickException(str(err)) from None
     finally:
         store.close()
     if not removed:
-        raise click.ClickException(f"'{entity_type}' is not published in tenant '{tenant}'"
-                                   + (" with those attributes" if attributes else ""))
-    click.echo(f"unpublished: {entity_type}" + (f" {', '.join(attributes)}" if attributes else " (the whole type)"))
+        raise click.ClickException(
+            f"'{entity_type}' is not published in tenant '{tenant}'"
+            + (" with those attributes" if attributes else "")
+        )
+    click.echo(
+        f"unpublished: {entity_type}" + (f" {', '.join(attributes)}" if attributes else " (the whole type)")
+    )

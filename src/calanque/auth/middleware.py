@@ -243,7 +243,9 @@ class AuthState:
 
     def public_scope(self, tenant: str, published: dict[str, frozenset[str]]) -> ReadScope:
         """The read scope of an anonymous request: the tenant's published types and attributes."""
-        return ReadScope(tenant=tenant, types=frozenset(published), attrs=published, label="anonymous callers")
+        return ReadScope(
+            tenant=tenant, types=frozenset(published), attrs=published, label="anonymous callers"
+        )
 
     def narrowed_scope(self, principal: Principal, tenant: str) -> ReadScope | None:
         """The read scope of an operator (its use cases' types) or a narrowed identity, else None."""
@@ -341,7 +343,9 @@ class AuthMiddleware:
                         f"more than {int(bucket.capacity)} requests a minute; retry in {retry_after(retry)} s"
                     )
             if refusal is None:
-                public = principal.kind == "anonymous" and is_public_read(method, path, endpoint, st.public_paths)
+                public = principal.kind == "anonymous" and is_public_read(
+                    method, path, endpoint, st.public_paths
+                )
                 denied = decide(principal, endpoint, tenant, public=public)
                 if (
                     denied is None
@@ -439,10 +443,13 @@ def _needs_thread(headers: dict[bytes, bytes], endpoint: Endpoint) -> bool:
 
 
 def _audited(method: str, endpoint: Endpoint, status: int, presented: bool) -> bool:
-    """Every write and command (but uplink pushes), and every read refused to a presented credential."""
+    """Every write and command (but uplink pushes), and every read refused to a presented credential.
+
+    The POST forms of NGSI-LD queries are reads: audited only when refused (anonymous callers may make
+    them, and must not be able to fill the log)."""
     if endpoint.family == "ingest":
         return False
-    if method not in READ_METHODS:
+    if method not in READ_METHODS and not (endpoint.family == "ngsi-ld" and endpoint.action == "read"):
         return True
     return status == 403 or (status == 401 and presented)
 

@@ -6,7 +6,7 @@ so an endpoint added later is closed until this table opens it.
 | family | what | read | write / command |
 |---|---|---|---|
 | docs, catalogue, context | /docs, /openapi.json, GET /api/v1/usecases, GET one @context | anyone | - |
-| public reads | NGSI-LD entity, temporal and discovery reads; the GET paths use cases declare public | anyone (published data only) | - |
+| public reads | NGSI-LD entity, temporal, discovery reads; public use-case paths | anyone (published) | - |
 | login | POST /api/v1/auth/login, /logout | anyone | - |
 | public pages | /login, /favicon.ico, /public…, /_static/ui/… (the UI's own files and vendored libraries) | anyone | - |
 | territory | GET /api/v1/territory (commune outlines) | anyone | - |
@@ -154,7 +154,9 @@ def public_path_pattern(paths: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(f"(?:{'|'.join(parts)})/?")
 
 
-def is_public_read(method: str, path: str, endpoint: Endpoint, usecase_paths: dict[str, re.Pattern[str]]) -> bool:
+def is_public_read(
+    method: str, path: str, endpoint: Endpoint, usecase_paths: dict[str, re.Pattern[str]]
+) -> bool:
     """Whether an anonymous caller may make this read (its read scope then shows published data only)."""
     if endpoint.action != "read" or method not in ("GET", "HEAD", "POST"):
         return False
@@ -165,7 +167,7 @@ def is_public_read(method: str, path: str, endpoint: Endpoint, usecase_paths: di
     if endpoint.family == "usecase" and method != "POST" and endpoint.usecase is not None:
         pattern = usecase_paths.get(endpoint.usecase)
         prefix = f"/api/v1/{endpoint.usecase}"
-        return pattern is not None and pattern.fullmatch(path[len(prefix):]) is not None
+        return pattern is not None and pattern.fullmatch(path[len(prefix) :]) is not None
     return False
 
 
@@ -202,9 +204,20 @@ def decide(principal: Principal, endpoint: Endpoint, tenant: str, *, public: boo
         family in PLATFORM_ONLY or (family == "contexts" and action != "read")
     ) and principal.tenant != ALL_TENANTS:
         return Refusal(403, f"only an admin of every tenant may use {_FAMILY_NAMES.get(family, family)}")
-    if (family == "usecase" and action != "read" and principal.role == "operator"
-            and endpoint.usecase not in principal.usecases):
+    if (
+        family == "usecase"
+        and action != "read"
+        and principal.role == "operator"
+        and endpoint.usecase not in principal.usecases
+    ):
         return Refusal(403, f"this operator works on {', '.join(principal.usecases)}, not {endpoint.usecase}")
+    if family == "usecase" and action != "read" and (principal.communes or principal.sites):
+        # an import writes whatever its files hold, in any commune: it cannot be checked entity by entity
+        return Refusal(
+            403,
+            f"this {principal.kind} is narrowed to communes or sites; a use-case import may "
+            "write anywhere in the tenant, so it needs an identity that is not narrowed",
+        )
     if family in TENANT_SCOPED and not principal.may_use_tenant(tenant):
         return Refusal(
             403,

@@ -36,9 +36,13 @@ def expand(name: str, what: str) -> str:
     from calanque.usecases.common import term_iri
 
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise AuthInputError(f"bad {what} name '{str(name)[:80]}': give a term such as LAeq or an absolute IRI")
+        raise AuthInputError(
+            f"bad {what} name '{str(name)[:80]}': give a term such as LAeq or an absolute IRI"
+        )
     if name in _CORE_MEMBERS:
-        raise AuthInputError(f"'{name}' is not an attribute: an entity's id and type are public with its type")
+        raise AuthInputError(
+            f"'{name}' is not an attribute: an entity's id and type are public with its type"
+        )
     return term_iri(name)
 
 
@@ -129,7 +133,9 @@ def publish(
     return next(p for p in list_published(session, tenant) if p.entity_type == type_iri)
 
 
-def unpublish(session: Session, tenant: str, entity_type: str, attributes: Sequence[str] | None = None) -> int:
+def unpublish(
+    session: Session, tenant: str, entity_type: str, attributes: Sequence[str] | None = None
+) -> int:
     """Unpublish a whole type (``attributes`` None) or some of its attributes; return the rows removed."""
     type_iri = expand(entity_type, "entity type")
     if attributes is None:
@@ -170,11 +176,14 @@ def apply_defaults(
     added = []
     now = now_us()
     for usecase, type_iri, attr in default_items(usecases):
-        if only_new and _x(
-            session,
-            "SELECT 1 FROM publication_defaults WHERE tenant = ? AND entity_type = ? AND attr = ?",
-            (tenant, type_iri, attr),
-        ).fetchone():
+        if (
+            only_new
+            and _x(
+                session,
+                "SELECT 1 FROM publication_defaults WHERE tenant = ? AND entity_type = ? AND attr = ?",
+                (tenant, type_iri, attr),
+            ).fetchone()
+        ):
             continue
         cur = _x(
             session,

@@ -25,6 +25,7 @@ from calanque.ngsild.errors import (
     ResourceNotFound,
 )
 from calanque.store.base import EntityQuery, HistoryRow, Session, Store
+from calanque.store.scope import CURRENT as READ_SCOPE
 
 
 @dataclass(slots=True)
@@ -93,10 +94,17 @@ class Broker:
         self.listeners.append(listener)
 
     def notify(self, changes: list[Change]) -> None:
-        """Tell the listeners about committed changes (the ingestion pipeline calls this too)."""
+        """Tell the listeners about committed changes (the ingestion pipeline calls this too).
+
+        Listeners serve everyone (subscriptions, live pages): they run outside the read scope of the
+        request that made the change (calanque.store.scope)."""
         if changes:
-            for listener in list(self.listeners):
-                listener(changes)
+            token = READ_SCOPE.set(None)
+            try:
+                for listener in list(self.listeners):
+                    listener(changes)
+            finally:
+                READ_SCOPE.reset(token)
 
     def check_tenant(self, session: Session, tenant: str) -> None:
         """Raise NonexistentTenant for reads on a tenant that was never created."""

@@ -93,7 +93,9 @@ class ReadScope:
         wanted = set(names)
         if self.attrs is None or not wanted:
             return True
-        return any(wanted <= self.attrs.get(t, frozenset()) for t in self.visible_types(entity.get("type", [])))
+        return any(
+            wanted <= self.attrs.get(t, frozenset()) for t in self.visible_types(entity.get("type", []))
+        )
 
     def redact(self, entity: dict[str, Any]) -> dict[str, Any]:
         """The entity as this scope shows it: visible types and attributes only."""
@@ -108,7 +110,9 @@ class ReadScope:
         out["attrs"] = kept
         out.pop("scope", None)  # scopes are an entity's own classification, not published data
         # the entity's last change must not tell when a hidden attribute changed
-        stamps = [i["modifiedAt"] for insts in kept.values() for i in insts if isinstance(i.get("modifiedAt"), str)]
+        stamps = [
+            i["modifiedAt"] for insts in kept.values() for i in insts if isinstance(i.get("modifiedAt"), str)
+        ]
         if "modifiedAt" in out:
             out["modifiedAt"] = max(stamps, default=out.get("createdAt", out["modifiedAt"]))
         return out
@@ -149,12 +153,16 @@ class ReadScope:
                 return NOTHING
             options = []
             for present, types in groups.items():
-                option = (f"e.seq IN (SELECT st.entity_seq FROM entity_types st WHERE st.tenant = {ph} "
-                          f"AND st.type IN ({', '.join([ph] * len(types))}))")
+                option = (
+                    f"e.seq IN (SELECT st.entity_seq FROM entity_types st WHERE st.tenant = {ph} "
+                    f"AND st.type IN ({', '.join([ph] * len(types))}))"
+                )
                 params += [self.tenant, *types]
                 if present:
-                    option += (f" AND e.seq IN (SELECT sa.entity_seq FROM entity_attrs sa WHERE sa.tenant = {ph} "
-                               f"AND sa.attr IN ({', '.join([ph] * len(present))}))")
+                    option += (
+                        f" AND e.seq IN (SELECT sa.entity_seq FROM entity_attrs sa WHERE sa.tenant = {ph} "
+                        f"AND sa.attr IN ({', '.join([ph] * len(present))}))"
+                    )
                     params += [self.tenant, *sorted(present)]
                 options.append(f"({option})")
             clauses.append(options[0] if len(options) == 1 else f"({' OR '.join(options)})")
@@ -185,8 +193,10 @@ class ReadScope:
 
     def device_visible(self, entity_type: str, commune: str | None, site: str | None) -> bool:
         """Whether a device of the registry (its entity type term, commune and site) is visible."""
-        if self.types is not None and entity_type not in self.types and not any(
-            _term(t) == entity_type for t in self.types
+        if (
+            self.types is not None
+            and entity_type not in self.types
+            and not any(_term(t) == entity_type for t in self.types)
         ):
             return False
         if self.communes and (commune or "").upper() not in {c.upper() for c in self.communes}:
@@ -199,8 +209,12 @@ class ReadScope:
         out = []
         for attr, values in ((self.commune_attr, self.communes), (self.site_attr, self.sites)):
             if values:
-                out.append(qlang.QTerm(qlang.AttrPath(attr),
-                                       qlang.EqualsAny(tuple(qlang.QValue("text", str(v)) for v in values))))
+                out.append(
+                    qlang.QTerm(
+                        qlang.AttrPath(attr),
+                        qlang.EqualsAny(tuple(qlang.QValue("text", str(v)) for v in values)),
+                    )
+                )
         return out
 
     # per-request memory of entity lookups (history reads ask about the same entities repeatedly)
