@@ -71,7 +71,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None, worker
     click.echo(f"Calanque {__version__}: NGSI-LD API on http://{host}:{port}/ngsi-ld/v1 (store: {where})")
     click.echo(f"  API documentation: http://{host}:{port}/docs")
     uvicorn.run("calanque.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False)
+                log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=5)  # open live-update streams must not hold a stop for minutes
 
 
 @main.command()
