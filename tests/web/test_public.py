@@ -123,3 +123,46 @@ def test_totem_of_an_unknown_counter_says_so(page: Page, ui_server: UiServer, co
     console.allow("/display")
     page.goto("/public/counters/urn:ngsi-ld:TrafficFlowObserved:nowhere/totem")
     expect(page.locator("#totem-updated")).to_have_text("Ce compteur n'existe pas.")
+
+
+def _private_parts(server: UiServer, entity_type: str) -> tuple[set[str], set[str]]:
+    """Attribute names an admin sees on the type's entities but the public does not, and their string values."""
+    def read(client: object) -> list[dict]:
+        answer = client.get(  # type: ignore[attr-defined]
+            "/ngsi-ld/v1/entities", params={"type": entity_type, "limit": 1000, "options": "keyValues"}
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    with server.api() as admin, server.api(None) as anonymous:
+        full, public = read(admin), read(anonymous)
+    assert full and len(public) == len(full)
+    hidden = {name for e in full for name in e} - {name for e in public for name in e}
+    values = {v for e in full for name, v in e.items() if name in hidden and isinstance(v, str) and len(v) > 6}
+    return hidden, values
+
+
+def test_public_pages_never_receive_private_attributes(page: Page, ui_server: UiServer) -> None:
+    """Nothing the portal or a totem loads (page, scripts' API answers) carries a private attribute."""
+    hidden, values = _private_parts(ui_server, "TrafficFlowObserved")
+    assert "refDevice" in hidden and values  # the counters' device links are private by default
+    bodies: list[str] = []
+
+    def keep(response: object) -> None:
+        url = response.url  # type: ignore[attr-defined]
+        if "/api/v1/" in url or "/ngsi-ld/" in url or "/public" in url:
+            bodies.append(response.text())  # type: ignore[attr-defined]
+
+    page.on("response", keep)
+    page.goto("/public")
+    expect(page.locator("html")).to_have_attribute("data-public-ready", "true", timeout=30_000)
+    counter = published_counters(ui_server)[0]
+    page.goto(f"/public/counters/{quote(counter['id'], safe='')}/totem")
+    expect(page.locator("#totem-today")).not_to_have_text("", timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    assert len(bodies) >= 3
+    seen = "\n".join(bodies) + page.content()
+    for name in hidden:
+        assert f'"{name}"' not in seen, name
+    for value in values:
+        assert value not in seen, value
