@@ -112,7 +112,8 @@
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, separators: C.config.lang === "fr" ? ", " : ".,",
     }, layout || {});
     el.dataset.traces = String(traces.length);
-    el.setAttribute("role", el.getAttribute("role") || "img");
+    // a figure, not an img: Plotly puts focusable controls (mode bar, legend) inside the chart
+    el.setAttribute("role", el.getAttribute("role") || "figure");
     return window.Plotly.react(el, traces, merged, { displaylogo: false, responsive: true })
       .then(() => { el.dataset.ready = "true"; });
   }

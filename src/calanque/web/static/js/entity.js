@@ -157,7 +157,7 @@
     const body = await D.load(holder, C.api(`/ngsi-ld/v1/temporal/entities/${enc}?${query}`));
     const charts = numeric.map((name) => {
       const members = [].concat(body[name] || []);
-      const element = C.el("div", { class: "chart", role: "img", dataset: { attr: name }, "aria-label": C.t("History of {name}", { name }) });
+      const element = C.el("div", { class: "chart", role: "figure", dataset: { attr: name }, "aria-label": C.t("History of {name}", { name }) });
       const traces = members.map((m) => ({
         type: "scatter", mode: "lines", name: m.datasetId ? m.datasetId.split(":").pop() : name,
         x: (m.values || []).map((v) => D.local(v[1])), y: (m.values || []).map((v) => v[0]),
