@@ -94,8 +94,10 @@ def parse_temporal_params(params: Mapping[str, Any], ctx: TermContext) -> Tempor
     elif time_at is not None or end_at is not None:
         raise BadRequestData("timeAt and endTimeAt need timerel (before, after or between)")
     tp = params.get("timeproperty", "observedAt")
-    if tp not in ("observedAt", "createdAt", "modifiedAt"):
-        raise BadRequestData(f"timeproperty must be observedAt, createdAt or modifiedAt, got '{str(tp)[:30]}'")
+    if tp not in ("observedAt", "createdAt", "modifiedAt", "deletedAt"):
+        raise BadRequestData(
+            f"timeproperty must be observedAt, createdAt, modifiedAt or deletedAt, got '{str(tp)[:30]}'"
+        )
     req.timeproperty = tp
     if params.get("lastN") is not None:
         try:
@@ -127,6 +129,8 @@ def parse_temporal_params(params: Mapping[str, Any], ctx: TermContext) -> Tempor
     req.fmt = chosen.pop() if chosen else "normalized"
     req.sys_attrs = "sysAttrs" in options
     if req.fmt == "aggregatedValues":
+        if req.timeproperty == "deletedAt":
+            raise BadRequestData("aggregatedValues needs values: deletions carry none (timeproperty=deletedAt)")
         methods = [m.strip() for m in str(params.get("aggrMethods") or "").split(",") if m.strip()]
         if not methods:
             raise BadRequestData(f"aggregatedValues needs aggrMethods, among {', '.join(AGGREGATION_METHODS)}")
@@ -245,7 +249,7 @@ class TemporalService:
                        }.get(slot["type"], "values")
                 value = inst.get(VALUE_MEMBER.get(inst.get("type", "Property"), "value"))
                 stamp = {"observedAt": row.observed_at, "createdAt": row.created_at,
-                         "modifiedAt": row.modified_at}[req.timeproperty]
+                         "modifiedAt": row.modified_at, "deletedAt": row.modified_at}[req.timeproperty]
                 slot.setdefault(key, []).append([value, stamp])
             else:
                 rendered = _render_instance(inst, ctx, "normalized", req.sys_attrs, None)
@@ -259,6 +263,8 @@ class TemporalService:
         if req.sys_attrs:
             head["createdAt"] = ident["createdAt"]
             head["modifiedAt"] = ident["modifiedAt"]
+            if "deletedAt" in ident:  # clause 6.3.11: the entity was deleted; its history stays
+                head["deletedAt"] = ident["deletedAt"]
         return head
 
     def _aggregate(self, tenant: str, hq: HistoryQuery, req: TemporalRequest, ctx: TermContext,
@@ -310,7 +316,7 @@ class TemporalService:
             s.ensure_tenant(tenant)
             created = s.temporal_entity(tenant, entity["id"]) is None
             s.add_history(tenant, rows)
-            s.upsert_temporal_entities(tenant, [entity])
+            s.upsert_temporal_entities(tenant, [entity], revive=False)  # history only: a deleted entity stays so
         self.broker.notify([Change(tenant, entity["id"], "temporal", None, None, list(entity["attrs"]))])
         return created
 
@@ -327,7 +333,7 @@ class TemporalService:
         entity = parse_temporal_entity({"id": entity_id, "type": ident["type"], **payload}, ctx, now_ts())
         with self.store.session(write=True) as s:
             s.add_history(tenant, history_rows(entity))
-            s.upsert_temporal_entities(tenant, [{**ident, "modifiedAt": entity["modifiedAt"]}])
+            s.upsert_temporal_entities(tenant, [{**ident, "modifiedAt": entity["modifiedAt"]}], revive=False)
 
     def delete_entity(self, tenant: str, entity_id: str) -> None:
         """DELETE /temporal/entities/{id}."""

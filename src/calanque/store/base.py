@@ -29,7 +29,7 @@ class HistoryRow:
     observed_at: str | None = None
     created_at: str = ""
     modified_at: str = ""
-    deleted: bool = False
+    deleted: bool = False  # the row records the deletion of the instance (its value is the NGSI-LD Null)
 
 
 @dataclass(slots=True)
@@ -70,7 +70,9 @@ class HistoryQuery:
 
     entity_ids: Sequence[str]
     attrs: Sequence[str] | None = None
-    timeproperty: Literal["observedAt", "createdAt", "modifiedAt"] = "observedAt"
+    # deletedAt selects the rows recording deletions (HistoryRow.deleted), the others the rows holding values
+    # (modifiedAt: both, a deletion being the last modification of an instance)
+    timeproperty: Literal["observedAt", "createdAt", "modifiedAt", "deletedAt"] = "observedAt"
     start: str | None = None  # inclusive, canonical timestamp
     end: str | None = None  # exclusive
     last_n: int | None = None  # keep the N most recent instances per attribute
@@ -187,15 +189,19 @@ class Session(abc.ABC):
 
     @abc.abstractmethod
     def temporal_entity(self, tenant: str, entity_id: str) -> dict | None:
-        """Return {"id", "type": [...], "createdAt", "modifiedAt"} for an entity with history."""
+        """Return {"id", "type": [...], "createdAt", "modifiedAt"[, "deletedAt"]} for an entity with history."""
 
     @abc.abstractmethod
     def temporal_entity_ids(self, tenant: str, query: EntityQuery) -> list[dict]:
         """Ids and types of entities with history matching the id/type filters of the query."""
 
     @abc.abstractmethod
-    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict]) -> None:
-        """Record (or extend) the identity of entities that have history."""
+    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict], *, revive: bool = True) -> None:
+        """Record (or extend) the identity of entities that have history (revive: clear a recorded deletion)."""
+
+    @abc.abstractmethod
+    def mark_temporal_entities_deleted(self, tenant: str, ids: Sequence[str], deleted_at: str) -> None:
+        """Record that entities were deleted at a time; their history stays."""
 
     @abc.abstractmethod
     def delete_temporal_entity(self, tenant: str, entity_id: str) -> bool:

@@ -25,6 +25,10 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)
 AGGREGATION_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 HOUR_US = 3_600_000_000
 _ROLLUP_FIELDS = ("entity_id", "attr", "hour", "n_rows", "n_num", "s", "sq", "mn", "mx")
+# The history column holding each time property. A deletion is recorded as a row with ``deleted`` set
+# whose created_at/modified_at hold the time of the deletion (its deletedAt) and observed_at is NULL.
+_TIME_COLUMN = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at",
+                "deletedAt": "modified_at"}
 
 
 def ts_to_us(text: str) -> int:
@@ -745,9 +749,13 @@ class SqlSession(Session):
         if query.attrs is not None:
             clauses.append(f"attr IN ({','.join('?' * len(query.attrs)) or 'NULL'})")
             params += list(query.attrs)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
+        column = _TIME_COLUMN[query.timeproperty]
         if query.timeproperty == "observedAt":
-            clauses.append("observed_at IS NOT NULL")
+            clauses.append("observed_at IS NOT NULL")  # deletions are never observed
+        elif query.timeproperty == "createdAt":  # a deletion creates nothing
+            clauses.append("deleted = 0" if self.dialect == "sqlite" else "NOT deleted")
+        elif query.timeproperty == "deletedAt":
+            clauses.append("deleted = 1" if self.dialect == "sqlite" else "deleted")
         if query.start is not None:
             clauses.append(f"{column} >= ?")
             params.append(ts_to_us(query.start))
@@ -771,7 +779,7 @@ class SqlSession(Session):
 
     def _read_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]:
         where, params = self._history_where(tenant, query)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
+        column = _TIME_COLUMN[query.timeproperty]
         select = (
             "SELECT entity_id, attr, dataset_id, instance_id, observed_at, created_at, modified_at, deleted, "
             f"instance, {column} AS t FROM attr_history WHERE {where}"
@@ -831,7 +839,7 @@ class SqlSession(Session):
         if self._rollup_answers(query, origin_us, period_us, methods):
             return self._aggregate_rollup(tenant, query, origin_us, period_us, methods)
         where, params = self._history_where(tenant, query)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
+        column = _TIME_COLUMN[query.timeproperty]
         bucket = f"(({column} - ?) / ?)"
         # Only the aggregates the methods need: count(DISTINCT val) in particular reads the
         # value text of every row, which the covering index does not hold.
@@ -954,7 +962,7 @@ class SqlSession(Session):
         return self._exec(sql, params).fetchall()
 
     def earliest_history(self, tenant: str, query: HistoryQuery) -> str | None:
-        """The earliest time (on the query's time property) among the matching history rows."""
+        """The earliest time (on the query's time property) among the matching rows holding values."""
         if not query.entity_ids:
             return None
         if self.scope is not None:  # per group of entities sharing their visible attributes
@@ -977,8 +985,9 @@ class SqlSession(Session):
 
     def _earliest(self, tenant: str, query: HistoryQuery) -> str | None:
         where, params = self._history_where(tenant, query)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
-        row = self._exec(f"SELECT min({column}) FROM attr_history WHERE {where}", params).fetchone()
+        column = _TIME_COLUMN[query.timeproperty]
+        alive = "deleted = 0" if self.dialect == "sqlite" else "NOT deleted"  # the origin of aggregated values
+        row = self._exec(f"SELECT min({column}) FROM attr_history WHERE {where} AND {alive}", params).fetchone()
         return us_to_ts(row[0]) if row and row[0] is not None else None
 
     def delete_history(
@@ -1038,12 +1047,12 @@ class SqlSession(Session):
     def temporal_entity(self, tenant: str, entity_id: str) -> dict | None:
         """Return the identity of an entity that has history, or None."""
         row = self._exec(
-            "SELECT id, types, created_at, modified_at FROM temporal_entities WHERE tenant = ? AND id = ?",
+            "SELECT id, types, created_at, modified_at, deleted_at FROM temporal_entities WHERE tenant = ? AND id = ?",
             (tenant, entity_id),
         ).fetchone()
         if row is None:
             return None
-        ident = {"id": row[0], "type": orjson.loads(row[1]), "createdAt": row[2], "modifiedAt": row[3]}
+        ident = self._identity(row)
         if self.scope is not None:
             if entity_id not in self._visible_attrs(tenant, [entity_id]):
                 return None
@@ -1067,11 +1076,11 @@ class SqlSession(Session):
             )
             params += [tenant, *query.type_iris]
         rows = self._exec(
-            f"SELECT id, types, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} "
-            "ORDER BY id",
+            f"SELECT id, types, created_at, modified_at, deleted_at FROM temporal_entities "
+            f"WHERE {' AND '.join(clauses)} ORDER BY id",
             params,
         ).fetchall()
-        idents = [{"id": r[0], "type": orjson.loads(r[1]), "createdAt": r[2], "modifiedAt": r[3]} for r in rows]
+        idents = [self._identity(r) for r in rows]
         scope = self.scope
         if scope is None:
             return idents
@@ -1079,8 +1088,20 @@ class SqlSession(Session):
         visible = self._visible_attrs(tenant, [i["id"] for i in idents])
         return [{**i, "type": scope.visible_types(i["type"])} for i in idents if i["id"] in visible]
 
-    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict]) -> None:
-        """Record (or extend) the identity of entities that have history."""
+    @staticmethod
+    def _identity(row: Sequence[Any]) -> dict:
+        """A temporal entity's identity from (id, types, created_at, modified_at, deleted_at)."""
+        ident = {"id": row[0], "type": orjson.loads(row[1]), "createdAt": row[2], "modifiedAt": row[3]}
+        if row[4] is not None:
+            ident["deletedAt"] = row[4]
+        return ident
+
+    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict], *, revive: bool = True) -> None:
+        """Record (or extend) the identity of entities that have history.
+
+        ``revive``: the entities exist (they were just written), so a deletion recorded earlier no
+        longer holds; the temporal API, which adds history without creating entities, passes False.
+        """
         if not entities:
             return
         current = {}
@@ -1112,7 +1133,15 @@ class SqlSession(Session):
             "ON CONFLICT (tenant, id) DO NOTHING",
             inserts,
         )
-        self._many("UPDATE temporal_entities SET types = ?, modified_at = ? WHERE tenant = ? AND id = ?", updates)
+        revived = ", deleted_at = NULL" if revive else ""
+        self._many(f"UPDATE temporal_entities SET types = ?, modified_at = ?{revived} WHERE tenant = ? AND id = ?",
+                   updates)
+
+    def mark_temporal_entities_deleted(self, tenant: str, ids: Sequence[str], deleted_at: str) -> None:
+        """Record that entities were deleted at a time (their history stays)."""
+        for where, params in self.in_chunks("id", ids):
+            self._exec(f"UPDATE temporal_entities SET deleted_at = ?, modified_at = ? WHERE tenant = ? AND {where}",
+                       (deleted_at, deleted_at, tenant, *params))
 
     def delete_temporal_entity(self, tenant: str, entity_id: str) -> bool:
         """Delete an entity's whole history and identity; return whether it existed."""
