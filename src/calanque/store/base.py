@@ -76,6 +76,7 @@ class HistoryQuery:
     start: str | None = None  # inclusive, canonical timestamp
     end: str | None = None  # exclusive
     last_n: int | None = None  # keep the N most recent instances per attribute
+    last_n_by_dataset: bool = False  # last_n counts per (attribute, datasetId) instead
     limit: int | None = None  # overall bound on rows read (protects memory)
 
 

@@ -785,8 +785,9 @@ class SqlSession(Session):
             f"instance, {column} AS t FROM attr_history WHERE {where}"
         )
         if query.last_n:
+            partition = "entity_id, attr, dataset_id" if query.last_n_by_dataset else "entity_id, attr"
             sql = (
-                f"SELECT * FROM (SELECT h.*, row_number() OVER (PARTITION BY entity_id, attr ORDER BY t DESC) "
+                f"SELECT * FROM (SELECT h.*, row_number() OVER (PARTITION BY {partition} ORDER BY t DESC) "
                 f"AS rn FROM ({select}) h) r WHERE rn <= {int(query.last_n)} ORDER BY entity_id, attr, t"
             )
         else:
