@@ -52,6 +52,9 @@ class EntityQuery:
     geo_attr: str | None = None
     geo_bbox: tuple[float, float, float, float] | None = None
     post_filter: Callable[[dict[str, Any]], bool] | None = None
+    # The parsed geo-query (calanque.ngsild.geo.GeoQuery) behind geo_attr/geo_bbox/post_filter, for stores
+    # that evaluate it themselves (PostGIS)
+    geo_query: Any = None
     # A SELECT of entity seqs containing every match (a superset), with the dialect's placeholders:
     # when present it drives the query, and the other filters become per-entity lookups.
     candidates: SqlPredicate | None = None
@@ -251,12 +254,15 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-def open_store(database_url: str | None = None, data_dir: str | None = None) -> Store:
-    """Open the store named by a database URL, or the embedded SQLite store in data_dir."""
+def open_store(database_url: str | None = None, data_dir: str | None = None, *, postgis: str | None = None) -> Store:
+    """Open the store named by a database URL, or the embedded SQLite store in data_dir.
+
+    ``postgis`` (auto, on, off; default CALANQUE_POSTGIS or auto) chooses how PostgreSQL evaluates geo-queries.
+    """
     if database_url and database_url.startswith(("postgresql://", "postgres://")):
         from calanque.store.postgres import PostgresStore
 
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, postgis=postgis)
     if database_url and database_url.startswith("sqlite:///"):
         from calanque.store.sqlite import SqliteStore
 

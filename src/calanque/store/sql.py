@@ -81,8 +81,8 @@ _METHOD_COLUMN: dict[str, Callable[..., list[Any]]] = {
 }
 
 
-def _entity_geo_boxes(entity: dict[str, Any]) -> list[tuple[str, float, float, float, float]]:
-    """Bounding boxes of every GeoProperty instance of an entity, for the geo prefilter."""
+def _entity_geo_boxes(entity: dict[str, Any]) -> list[tuple[str, float, float, float, float, dict]]:
+    """Bounding boxes of every GeoProperty instance of an entity, for the geo prefilter, with the geometry."""
     from calanque.ngsild.geo import geometry_bbox
 
     boxes = []
@@ -90,7 +90,7 @@ def _entity_geo_boxes(entity: dict[str, Any]) -> list[tuple[str, float, float, f
         for inst in instances:
             if inst.get("type") == "GeoProperty" and isinstance(inst.get("value"), dict):
                 try:
-                    boxes.append((attr, *geometry_bbox(inst["value"])))
+                    boxes.append((attr, *geometry_bbox(inst["value"]), inst["value"]))
                 except (ValueError, TypeError, KeyError):
                     continue
     return boxes
@@ -100,6 +100,9 @@ class SqlSession(Session):
     """A transaction over a DB-API connection (sqlite3 or psycopg)."""
 
     dialect: Dialect
+    # PostgreSQL with PostGIS (calanque.store.postgis): entity_geo.geom is maintained, and geo-queries use it
+    geom_column = False
+    postgis = False
 
     def __init__(self, conn: Any, dialect: Dialect, *, scope: ReadScope | None = None) -> None:
         self.conn = conn
@@ -197,7 +200,7 @@ class SqlSession(Session):
             (tenant, a, seq, ",".join(sorted({i.get("type", "Property") for i in insts})), *numeric_key(insts))
             for a, insts in entity.get("attrs", {}).items()
         ]
-        geo = [(tenant, a, seq, *box) for a, *box in _entity_geo_boxes(entity)]
+        geo = [(tenant, a, seq, *box) for a, *box in _entity_geo_boxes(entity)]  # the geometry comes last
         return types, attrs, geo
 
     def _write_indexes(self, tenant: str, items: list[tuple[int, dict]]) -> None:
@@ -214,8 +217,6 @@ class SqlSession(Session):
                 ("entity_types", "tenant text, type text, entity_seq bigint", types),
                 ("entity_attrs", "tenant text, attr text, entity_seq bigint, attr_types text, num float8, "
                                  "numkind smallint", attrs),
-                ("entity_geo", "tenant text, attr text, entity_seq bigint, minx float8, miny float8, maxx float8, "
-                               "maxy float8", geo),
             ):
                 if rows:
                     names = [c.split()[0] for c in columns.split(", ")]
@@ -224,6 +225,7 @@ class SqlSession(Session):
                         f"AS v({columns})",
                         (self._dump([dict(zip(names, r)) for r in rows]),),
                     )
+            self._write_geo(geo)
             return
         self._many("INSERT INTO entity_types (tenant, type, entity_seq) VALUES (?, ?, ?)", types)
         self._many(
@@ -232,7 +234,27 @@ class SqlSession(Session):
         )
         self._many(
             "INSERT INTO entity_geo (tenant, attr, entity_seq, minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            geo,
+            [row[:-1] for row in geo],
+        )
+
+    def _write_geo(self, rows: list[tuple]) -> None:
+        """Insert PostgreSQL entity_geo rows (tenant, attr, seq, box..., GeoJSON geometry) in one statement;
+        with PostGIS the geometry goes in the geom column."""
+        if not rows:
+            return
+        names = ["tenant", "attr", "entity_seq", "minx", "miny", "maxx", "maxy"]
+        columns = "tenant text, attr text, entity_seq bigint, minx float8, miny float8, maxx float8, maxy float8"
+        if self.geom_column:
+            self.conn.execute(
+                f"INSERT INTO entity_geo ({', '.join(names)}, geom) SELECT {', '.join('v.' + n for n in names)}, "
+                "ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(v.gj), 4326)) "
+                f"FROM jsonb_to_recordset(%b::jsonb) AS v({columns}, gj jsonb)",
+                (self._dump([{**dict(zip(names, r)), "gj": r[-1]} for r in rows]),),
+            )
+            return
+        self.conn.execute(
+            f"INSERT INTO entity_geo ({', '.join(names)}) SELECT * FROM jsonb_to_recordset(%b::jsonb) AS v({columns})",
+            (self._dump([dict(zip(names, r)) for r in rows]),),
         )
 
     def _drop_indexes(self, seqs: list[int]) -> None:
@@ -391,7 +413,14 @@ class SqlSession(Session):
             )
             params += [tenant, *query.attrs_any]
         if query.geo_attr is not None:
-            if query.geo_bbox is not None:
+            if self.postgis and query.geo_query is not None:
+                from calanque.store import postgis
+
+                condition, geo_params = postgis.candidates(query.geo_query)
+                clauses.append("e.seq IN (SELECT g.entity_seq FROM entity_geo g WHERE g.tenant = ? AND g.attr = ? "
+                               f"AND {condition})")
+                params += [tenant, query.geo_attr, *geo_params]
+            elif query.geo_bbox is not None:
                 minx, miny, maxx, maxy = query.geo_bbox
                 clauses.append(
                     "e.seq IN (SELECT g.entity_seq FROM entity_geo g WHERE g.tenant = ? AND g.attr = ? "
@@ -445,8 +474,10 @@ class SqlSession(Session):
     def _run_query(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
         source, params = self._from(tenant, query)
         if query.post_filter is not None:
-            rows = self.conn.execute(f"SELECT e.doc FROM {source} ORDER BY e.seq", params)
-            matched = [doc for doc in (self._load(r[0]) for r in rows) if query.post_filter(doc)]
+            certain, certain_params = self._certain(tenant, query)
+            rows = self.conn.execute(f"SELECT e.doc, {certain} FROM {source} ORDER BY e.seq",
+                                     [*certain_params, *params])
+            matched = [doc for doc, sure in ((self._load(r[0]), r[1]) for r in rows) if sure or query.post_filter(doc)]
             count = len(matched) if query.count else None
             return matched[query.offset : query.offset + query.limit], count
         page: list[dict] = []
@@ -464,11 +495,24 @@ class SqlSession(Session):
             count = self.conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
         return page, count
 
+    def _certain(self, tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
+        """A SELECT expression telling the rows that certainly pass the post filter (PostGIS decides them)."""
+        if self.postgis and query.geo_query is not None:
+            from calanque.store import postgis
+
+            found = postgis.certain(query.geo_query)
+            if found is not None:
+                condition, params = found
+                return (f"EXISTS (SELECT 1 FROM entity_geo g WHERE g.tenant = %s AND g.attr = %s "
+                        f"AND g.entity_seq = e.seq AND {condition.replace('?', '%s')})",
+                        [tenant, query.geo_attr, *params])
+        return "false", []
+
     def _translate_where(self, tenant: str, query: EntityQuery) -> str:
         """Build the PostgreSQL WHERE clause: own fragments translated, predicates untouched."""
         own = EntityQuery(
             ids=query.ids, id_pattern=query.id_pattern, type_iris=query.type_iris,
-            attrs_any=query.attrs_any, geo_attr=query.geo_attr, geo_bbox=query.geo_bbox,
+            attrs_any=query.attrs_any, geo_attr=query.geo_attr, geo_bbox=query.geo_bbox, geo_query=query.geo_query,
             candidates=SqlPredicate("") if query.candidates is not None else None,
         )
         base, _ = self._where(tenant, own)
