@@ -8,6 +8,7 @@ listeners (subscriptions, live dashboards) after commit.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +53,14 @@ class BatchOutcome:
 ChangeListener = Callable[[list[Change]], None]
 
 
+# Instance ids: a random per-process prefix and a counter (str(uuid4()) per instance was 3 µs, 10 % of
+# the CPU of a batch creation); unique across processes and restarts by the prefix's 64 random bits.
+_INSTANCE_PREFIX = f"urn:ngsi-ld:attribute:instance:{uuid.uuid4().hex[:16]}-"
+_INSTANCE_COUNTER = itertools.count(1)
+
+
 def _instance_id() -> str:
-    return f"urn:ngsi-ld:attribute:instance:{uuid.uuid4()}"
+    return f"{_INSTANCE_PREFIX}{next(_INSTANCE_COUNTER):x}"
 
 
 def history_rows(entity: dict, touched: Iterable[tuple[str, str | None]] | None = None) -> list[HistoryRow]:

@@ -11,6 +11,7 @@ from itertools import groupby
 from operator import itemgetter
 from collections.abc import Callable, Iterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -31,6 +32,7 @@ _TIME_COLUMN = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "mo
                 "deletedAt": "modified_at"}
 
 
+@lru_cache(maxsize=8192)  # a batch shares its timestamps (now, observedAt): most calls are repeats
 def ts_to_us(text: str) -> int:
     """Convert a canonical timestamp string to microseconds since the Unix epoch."""
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -212,7 +214,9 @@ class SqlSession(Session):
             types += t
             attrs += a
             geo += g
-        if self.dialect == "postgres":  # one statement per table, rows as one JSON parameter
+        if self.dialect == "postgres":
+            # one statement for the three tables (data-modifying CTEs), the rows of each as one JSON parameter
+            parts: list[tuple[str, str]] = []
             for table, columns, rows in (
                 ("entity_types", "tenant text, type text, entity_seq bigint", types),
                 ("entity_attrs", "tenant text, attr text, entity_seq bigint, attr_types text, num float8, "
@@ -220,12 +224,15 @@ class SqlSession(Session):
             ):
                 if rows:
                     names = [c.split()[0] for c in columns.split(", ")]
-                    self.conn.execute(
-                        f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM jsonb_to_recordset(%b::jsonb) "
-                        f"AS v({columns})",
-                        (self._dump([dict(zip(names, r)) for r in rows]),),
-                    )
-            self._write_geo(geo)
+                    parts.append((f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM "
+                                  f"jsonb_to_recordset(%b::jsonb) AS v({columns})",
+                                  self._dump([dict(zip(names, r)) for r in rows])))
+            if geo:
+                parts.append(self._geo_insert(geo))
+            if parts:
+                *ctes, (last, last_param) = parts
+                prefix = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(ctes)) + " " if ctes else ""
+                self.conn.execute(prefix + last, [param for _, param in ctes] + [last_param])
             return
         self._many("INSERT INTO entity_types (tenant, type, entity_seq) VALUES (?, ?, ?)", types)
         self._many(
@@ -238,24 +245,23 @@ class SqlSession(Session):
         )
 
     def _write_geo(self, rows: list[tuple]) -> None:
-        """Insert PostgreSQL entity_geo rows (tenant, attr, seq, box..., GeoJSON geometry) in one statement;
-        with PostGIS the geometry goes in the geom column."""
-        if not rows:
-            return
+        """Insert PostgreSQL entity_geo rows (tenant, attr, seq, box..., GeoJSON geometry) in one statement."""
+        if rows:
+            sql, param = self._geo_insert(rows)
+            self.conn.execute(sql, (param,))
+
+    def _geo_insert(self, rows: list[tuple]) -> tuple[str, str]:
+        """The PostgreSQL INSERT of entity_geo rows and its JSON parameter; with PostGIS the geometry goes
+        in the geom column."""
         names = ["tenant", "attr", "entity_seq", "minx", "miny", "maxx", "maxy"]
         columns = "tenant text, attr text, entity_seq bigint, minx float8, miny float8, maxx float8, maxy float8"
         if self.geom_column:
-            self.conn.execute(
-                f"INSERT INTO entity_geo ({', '.join(names)}, geom) SELECT {', '.join('v.' + n for n in names)}, "
-                "ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(v.gj), 4326)) "
-                f"FROM jsonb_to_recordset(%b::jsonb) AS v({columns}, gj jsonb)",
-                (self._dump([{**dict(zip(names, r)), "gj": r[-1]} for r in rows]),),
-            )
-            return
-        self.conn.execute(
-            f"INSERT INTO entity_geo ({', '.join(names)}) SELECT * FROM jsonb_to_recordset(%b::jsonb) AS v({columns})",
-            (self._dump([dict(zip(names, r)) for r in rows]),),
-        )
+            return (f"INSERT INTO entity_geo ({', '.join(names)}, geom) SELECT {', '.join('v.' + n for n in names)}, "
+                    "ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(v.gj), 4326)) "
+                    f"FROM jsonb_to_recordset(%b::jsonb) AS v({columns}, gj jsonb)",
+                    self._dump([{**dict(zip(names, r)), "gj": r[-1]} for r in rows]))
+        return (f"INSERT INTO entity_geo ({', '.join(names)}) SELECT * FROM jsonb_to_recordset(%b::jsonb) "
+                f"AS v({columns})", self._dump([dict(zip(names, r)) for r in rows]))
 
     def _drop_indexes(self, seqs: list[int]) -> None:
         for table in ("entity_types", "entity_attrs", "entity_geo"):
@@ -265,7 +271,8 @@ class SqlSession(Session):
 
     def insert_entities(self, tenant: str, entities: Sequence[dict]) -> list[str]:
         """Insert new entities; return the ids that already existed."""
-        existing = set(self._existing_ids(tenant, [e["id"] for e in entities]))
+        # PostgreSQL learns which exist from the INSERT itself (ON CONFLICT DO NOTHING), one round trip less
+        existing = set(self._existing_ids(tenant, [e["id"] for e in entities])) if self.dialect == "sqlite" else set()
         seen: set[str] = set()
         fresh = []
         duplicates = []
@@ -292,10 +299,13 @@ class SqlSession(Session):
         else:  # one statement: the documents as one JSON array, inserted in array order
             rows = self.conn.execute(
                 "INSERT INTO entities (tenant, id, doc) SELECT %s, v.doc ->> 'id', v.doc "
-                "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS v(doc, n) ORDER BY v.n RETURNING id, seq",
+                "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS v(doc, n) ORDER BY v.n "
+                "ON CONFLICT (tenant, id) DO NOTHING RETURNING id, seq",
                 (tenant, self._dump(fresh)),
             ).fetchall()
             seqs.update(rows)
+            duplicates += [e["id"] for e in fresh if e["id"] not in seqs]
+            fresh = [e for e in fresh if e["id"] in seqs]
         self._write_indexes(tenant, [(seqs[e["id"]], e) for e in fresh])
         return duplicates
 
