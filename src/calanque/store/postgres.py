@@ -134,7 +134,8 @@ class PostgresStore(Store):
             with self.session(write=True) as s:
                 rows = s.conn.execute(
                     "SELECT e.tenant, e.seq, e.doc FROM entities e WHERE e.seq IN (SELECT g.entity_seq FROM "
-                    "entity_geo g WHERE g.geom IS NULL LIMIT %s) FOR UPDATE", (batch,)).fetchall()
+                    "entity_geo g JOIN entities x ON x.seq = g.entity_seq WHERE g.geom IS NULL LIMIT %s) FOR UPDATE",
+                    (batch,)).fetchall()
                 if not rows:
                     return
                 s.conn.execute("DELETE FROM entity_geo WHERE entity_seq = ANY(%s)", ([r[1] for r in rows],))
