@@ -18,6 +18,22 @@ ensure_postgres() {
   fi
 }
 
+# PostGIS for the geo-query tests that ask for it (tests/ngsild/test_geo_postgis.py), from the Debian package
+# matching the running PostgreSQL's major version. The extension is created only in those tests' databases.
+ensure_postgis() {
+  local available major
+  available=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+    "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'" 2>/dev/null || true)
+  if [ "$available" = "1" ]; then return 0; fi
+  major=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc "SHOW server_version_num" | cut -c1-2)
+  _apt_install "postgresql-${major}-postgis-3"
+  available=$(psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+    "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'" 2>/dev/null || true)
+  if [ "$available" != "1" ]; then
+    echo "FATAL: the postgis extension is not available to PostgreSQL ${major}" >&2; exit 1
+  fi
+}
+
 _mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
 
 ensure_mosquitto() {

@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     """Build the Calanque ASGI app (wrapped in the body-size guard)."""
     settings = settings or Settings()
     own_store = store is None
-    store = store or open_store(settings.database_url, str(settings.data_dir))
+    store = store or open_store(settings.database_url, str(settings.data_dir), postgis=settings.postgis)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]

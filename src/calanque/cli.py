@@ -52,8 +52,12 @@ def _serve_options(func):  # type: ignore[no-untyped-def]
               help="MQTT broker of the network servers, for downlink commands (mqtt://host:port).")
 @click.option("--no-auth", is_flag=True,
               help="Run without authentication (local development, conformance tests): loopback --host only.")
+@click.option("--postgis", type=click.Choice(["auto", "on", "off"]), default=None, envvar="CALANQUE_POSTGIS",
+              help="On PostgreSQL, evaluate geo-queries with PostGIS: auto (when the extension is installed; "
+                   "the default), on (required) or off. Results are the same either way.")
 def serve(host: str, port: int, data_dir: Path, database_url: str | None, workers: int,
-          context_preload: Path | None, log_level: str, mqtt_url: str | None, no_auth: bool) -> None:
+          context_preload: Path | None, log_level: str, mqtt_url: str | None, no_auth: bool,
+          postgis: str | None) -> None:
     """Run the NGSI-LD API server (migrations run at start-up)."""
     import uvicorn
 
@@ -66,7 +70,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None, worker
         os.environ["CALANQUE_AUTH"] = "false"
     _export_settings(host=host, port=port, data_dir=data_dir.resolve(), database_url=database_url,
                      context_preload=context_preload.resolve() if context_preload else None, workers=workers,
-                     mqtt_url=mqtt_url)
+                     mqtt_url=mqtt_url, postgis=postgis)
     where = database_url or f"SQLite in {data_dir.resolve()}"
     click.echo(f"Calanque {__version__}: NGSI-LD API on http://{host}:{port}/ngsi-ld/v1 (store: {where})")
     click.echo(f"  API documentation: http://{host}:{port}/docs")

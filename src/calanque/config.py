@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     context_fetch_timeout: float = 5.0
     context_preload: Path | None = Field(default=None, description="JSON file mapping context URLs to local files")
     workers: int = 1
+    postgis: str = Field(default="auto", description="PostgreSQL geo-queries with PostGIS: auto (when the "
+                         "extension is installed), on (required) or off")
     mqtt_url: str | None = Field(default=None, description="MQTT broker of the network servers, for downlinks "
                                  "(mqtt://host:port)")
     tts_tenant: str = Field(default="ttn", description="The Things Stack tenant id used in downlink topics")

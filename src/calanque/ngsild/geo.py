@@ -11,7 +11,8 @@ A geo-query is ``geometry`` + ``coordinates`` (a GeoJSON geometry, the *referenc
 * ``near;maxDistance==d`` (distance <= d metres) and ``near;minDistance==d`` (distance >= d);
   both modifiers may be combined. The distance is the minimum geodesic distance on the
   WGS84 ellipsoid between the two geometries (0 when they intersect), with edges taken as
-  geodesics, as PostGIS ``geography`` does.
+  ellipsoidal geodesics (PostGIS ``geography`` takes them as great circles on a sphere: see
+  :mod:`calanque.store.postgis` for how the PostGIS path keeps to this definition).
 
 Distance method. Two geometries that do not intersect are closest at a vertex of one of
 them facing an edge (or vertex) of the other. Every such vertex/edge pair gets rigorous

@@ -155,6 +155,7 @@ def build_query(
         query.geo_attr = geoproperty
         query.geo_bbox = geo.search_bbox()
         query.post_filter = _geo_filter(geo, geoproperty)
+        query.geo_query = geo
     if params.get("geoproperty") is not None:
         render.geoproperty = ctx.expand(params["geoproperty"])
     else:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import orjson
 
 from calanque.ngsild import qlang, typesel
 from calanque.ngsild.canonical import VALUE_MEMBER, normalize_ts, now_ts
@@ -16,8 +18,11 @@ from calanque.ngsild.entity import parse_attributes, parse_entity
 from calanque.ngsild.errors import BadRequestData, InvalidRequest, ResourceNotFound, TooManyResults
 from calanque.ngsild.render import _render_instance
 from calanque.ngsild.service import Broker, Change, history_rows
-from calanque.store.base import EntityQuery, HistoryQuery
-from calanque.store.sql import AGGREGATION_METHODS, ts_to_us, us_to_ts
+from calanque.store.base import EntityQuery, HistoryQuery, HistoryRow
+from calanque.store.sql import AGGREGATION_METHODS, SqlSession, instance_value, numeric, ts_to_us, us_to_ts
+
+# For each entity, the time frames [start, end) in µs (None: unbounded) during which q and the geo-query held.
+Frames = dict[str, list[tuple[int | None, int | None]]]
 
 TEMPORAL_PARAMS = {
     "id", "idPattern", "type", "attrs", "q", "geometry", "georel", "coordinates", "geoproperty", "timerel",
@@ -44,6 +49,98 @@ def parse_duration_us(text: str) -> int:
         + int(m.group("mi") or 0) * 60 + float(m.group("s") or 0)
     )
     return int(round(seconds * 1_000_000))
+
+
+def _row_time(row: HistoryRow, timeproperty: str) -> str | None:
+    """A history row's time on a time property (a deletion's deletedAt is its modifiedAt)."""
+    if timeproperty == "observedAt":
+        return row.observed_at
+    return row.created_at if timeproperty == "createdAt" else row.modified_at
+
+
+def _row_us(row: HistoryRow, timeproperty: str) -> int:
+    return ts_to_us(_row_time(row, timeproperty) or row.created_at)
+
+
+def matching_frames(idents: list[dict], before: list[HistoryRow], rows: list[HistoryRow], axis: str,
+                    q_expr: qlang.QExpr | None, geo: Callable[[dict], bool] | None,
+                    start_us: int | None, end_us: int | None) -> Frames:
+    """When q and the geo-query held, for each entity, within [start_us, end_us).
+
+    The temporal evolution is a succession of states: the state at a time t holds, for each attribute
+    instance (attribute and datasetId), its latest row at or before t on the time axis; a deletion removes
+    the instance; before any row the instance is absent. ``before`` holds each instance's last row before
+    the interval (its state at the start), ``rows`` the rows within it, on the same axis. The filters are
+    evaluated on every state (q with the same semantics as on current entities, the geo-query on the
+    GeoProperty's geometry of that state); a frame runs from the state's time to the next change.
+    """
+    events: dict[str, list[tuple[int, HistoryRow]]] = {}
+    for row in before:  # only read when the interval has a start
+        events.setdefault(row.entity_id, []).append((start_us or 0, row))
+    for row in rows:
+        events.setdefault(row.entity_id, []).append((_row_us(row, axis), row))
+
+    def add(found: list, lo: int | None, hi: int | None) -> None:
+        if lo is None or hi is None or lo < hi:  # a state replaced at the moment it began never held
+            found.append((lo, hi))
+
+    frames: Frames = {}
+    for ident in idents:
+        timeline = sorted(events.get(ident["id"], []), key=lambda e: e[0])
+        state: dict[str, dict[str, dict]] = {}
+        found: list[tuple[int | None, int | None]] = []
+        opened: int | None = None
+        is_open = False
+        moment: int | None = start_us
+        i = 0
+        while True:
+            doc = {"id": ident["id"], "type": ident["type"],
+                   "attrs": {a: list(by_ds.values()) for a, by_ds in state.items() if by_ds}}
+            held = (q_expr is None or qlang.q_matches(q_expr, doc)) and (geo is None or geo(doc))
+            if held and not is_open:
+                opened, is_open = moment, True
+            elif not held and is_open:
+                add(found, opened, moment)
+                is_open = False
+            if i >= len(timeline):
+                break
+            moment = timeline[i][0]
+            while i < len(timeline) and timeline[i][0] == moment:
+                row = timeline[i][1]
+                by_ds = state.setdefault(row.attr, {})
+                if row.deleted:
+                    by_ds.pop(row.dataset_id, None)
+                else:
+                    by_ds[row.dataset_id] = row.instance
+                i += 1
+        if is_open:
+            add(found, opened, end_us)
+        if found:
+            frames[ident["id"]] = found
+    return frames
+
+
+def _in_frames(rows: list[HistoryRow], timeproperty: str, frames: Frames) -> list[HistoryRow]:
+    """The rows whose time on the time property falls in one of their entity's frames."""
+    kept = []
+    for row in rows:
+        t = _row_us(row, timeproperty)
+        if any((lo is None or lo <= t) and (hi is None or t < hi) for lo, hi in frames.get(row.entity_id, ())):
+            kept.append(row)
+    return kept
+
+
+def _last_n(rows: list[HistoryRow], last_n: int | None) -> list[HistoryRow]:
+    """Keep the last_n latest rows of each (entity, attribute); rows come ordered by entity, attribute, time."""
+    if not last_n:
+        return rows
+    kept: list[HistoryRow] = []
+    for index, row in enumerate(rows):
+        following = rows[index + 1 : index + 1 + last_n]
+        same = sum(1 for r in following if (r.entity_id, r.attr) == (row.entity_id, row.attr))
+        if same < last_n:
+            kept.append(row)
+    return kept
 
 
 @dataclass(slots=True)
@@ -94,8 +191,10 @@ def parse_temporal_params(params: Mapping[str, Any], ctx: TermContext) -> Tempor
     elif time_at is not None or end_at is not None:
         raise BadRequestData("timeAt and endTimeAt need timerel (before, after or between)")
     tp = params.get("timeproperty", "observedAt")
-    if tp not in ("observedAt", "createdAt", "modifiedAt"):
-        raise BadRequestData(f"timeproperty must be observedAt, createdAt or modifiedAt, got '{str(tp)[:30]}'")
+    if tp not in ("observedAt", "createdAt", "modifiedAt", "deletedAt"):
+        raise BadRequestData(
+            f"timeproperty must be observedAt, createdAt, modifiedAt or deletedAt, got '{str(tp)[:30]}'"
+        )
     req.timeproperty = tp
     if params.get("lastN") is not None:
         try:
@@ -127,6 +226,8 @@ def parse_temporal_params(params: Mapping[str, Any], ctx: TermContext) -> Tempor
     req.fmt = chosen.pop() if chosen else "normalized"
     req.sys_attrs = "sysAttrs" in options
     if req.fmt == "aggregatedValues":
+        if req.timeproperty == "deletedAt":
+            raise BadRequestData("aggregatedValues needs values: deletions carry none (timeproperty=deletedAt)")
         methods = [m.strip() for m in str(params.get("aggrMethods") or "").split(",") if m.strip()]
         if not methods:
             raise BadRequestData(f"aggregatedValues needs aggrMethods, among {', '.join(AGGREGATION_METHODS)}")
@@ -178,7 +279,12 @@ class TemporalService:
 
     def query(self, tenant: str, params: Mapping[str, Any], req: TemporalRequest, ctx: TermContext, *,
               limit: int, offset: int, count: bool) -> tuple[list[dict], int | None]:
-        """Temporal representations of the entities matching id/type/q/geo filters."""
+        """Temporal representations of the entities matching id/type/q/geo filters.
+
+        q and geo-queries are resolved on the temporal evolution, not on the current state: an entity
+        matches when they hold at some moment of the requested time interval, and its representation
+        holds the instances of the moments they held (see :func:`matching_frames`).
+        """
         from calanque.ngsild.query import build_query
 
         filters = {k: v for k, v in params.items()
@@ -189,6 +295,7 @@ class TemporalService:
                                max_limit=10**9)
         type_expr = typesel.parse_types(params["type"], ctx.expand) if params.get("type") else None
         q_expr = qlang.parse_q(params["q"], ctx.expand) if params.get("q") else None
+        frames: Frames | None = None
         with self.store.session() as s:
             self.broker.check_tenant(s, tenant)
             idents = s.temporal_entity_ids(tenant, EntityQuery(ids=query.ids, id_pattern=query.id_pattern,
@@ -196,36 +303,50 @@ class TemporalService:
             if type_expr is not None:
                 idents = [i for i in idents if typesel.types_match(type_expr, i["type"])]
             if q_expr is not None or query.post_filter is not None:
-                # q and geo-queries apply to the entity's current state.
-                current = s.get_entities(tenant, [i["id"] for i in idents])
                 # under a read scope, a filter naming a hidden attribute matches nothing (calanque.store.scope)
                 named = (qlang.q_attributes(q_expr) if q_expr is not None else frozenset()) | (
                     {query.geo_attr} if query.geo_attr else set())
-                keep = []
-                for ident in idents:
-                    doc = current.get(ident["id"])
-                    if doc is None or (s.scope is not None and not s.scope.may_filter(doc, named)):
-                        continue
-                    if q_expr is not None and not qlang.q_matches(q_expr, doc):
-                        continue
-                    if query.post_filter is not None and not query.post_filter(doc):
-                        continue
-                    keep.append(ident)
-                idents = keep
+                if s.scope is not None:
+                    idents = [i for i in idents if s.scope.may_filter(i, named)]
+                frames = self._frames(s, tenant, idents, named, q_expr, query.post_filter, req)
+                idents = [i for i in idents if frames.get(i["id"])]
         total = len(idents) if count else None
         page = idents[offset : offset + limit]
-        return self.represent(tenant, page, req, ctx), total
+        return self.represent(tenant, page, req, ctx, frames=frames), total
 
-    def represent(self, tenant: str, idents: list[dict], req: TemporalRequest, ctx: TermContext) -> list[dict]:
-        """Build the representation of each entity from its history."""
+    def _frames(self, s: Any, tenant: str, idents: list[dict], named: frozenset[str] | set[str],
+                q_expr: qlang.QExpr | None, geo: Callable[[dict], bool] | None, req: TemporalRequest) -> Frames:
+        """Read the history of the attributes the filters name and find when the filters held."""
+        if not idents:
+            return {}
+        # deletions live on the modification axis: a deletedAt query follows the states along it
+        axis = "modifiedAt" if req.timeproperty == "deletedAt" else req.timeproperty
+        base = HistoryQuery(entity_ids=[i["id"] for i in idents], attrs=sorted(named), timeproperty=axis)  # type: ignore[arg-type]
+        before: list[HistoryRow] = []
+        if req.start is not None:  # the state at the start of the interval: each instance's last row before it
+            before = s.read_history(tenant, replace(base, end=req.start, last_n=1, last_n_by_dataset=True))
+        rows = s.read_history(tenant, replace(base, start=req.start, end=req.end, limit=self.max_rows + 1))
+        if len(rows) > self.max_rows:
+            raise TooManyResults(f"more than {self.max_rows} instances match the q or geo filter's attributes: "
+                                 "narrow the time window")
+        return matching_frames(idents, before, rows, axis, q_expr, geo,
+                               ts_to_us(req.start) if req.start else None, ts_to_us(req.end) if req.end else None)
+
+    def represent(self, tenant: str, idents: list[dict], req: TemporalRequest, ctx: TermContext, *,
+                  frames: Frames | None = None) -> list[dict]:
+        """Build the representation of each entity from its history (restricted to ``frames`` if given)."""
         if not idents:
             return []
         ids = [i["id"] for i in idents]
-        hq = HistoryQuery(entity_ids=ids, attrs=req.attrs, timeproperty=req.timeproperty, start=req.start,
-                          end=req.end, last_n=req.last_n, limit=self.max_rows + 1)
+        hq = HistoryQuery(entity_ids=ids, attrs=req.attrs, timeproperty=req.timeproperty,  # type: ignore[arg-type]
+                          start=req.start, end=req.end, last_n=req.last_n if frames is None else None,
+                          limit=self.max_rows + 1)
         out = {i["id"]: self._head(i, ctx, req) for i in idents}
         if req.fmt == "aggregatedValues":
-            self._aggregate(tenant, hq, req, ctx, out)
+            if frames is None:
+                self._aggregate(tenant, hq, req, ctx, out)
+            else:
+                self._aggregate_frames(tenant, hq, req, ctx, out, frames)
             return [out[i] for i in ids]
         with self.store.session() as s:
             rows = s.read_history(tenant, hq)
@@ -233,6 +354,8 @@ class TemporalService:
             raise TooManyResults(
                 f"more than {self.max_rows} instances match: narrow the time window, attrs or use lastN"
             )
+        if frames is not None:
+            rows = _last_n(_in_frames(rows, req.timeproperty, frames), req.last_n)
         for row in rows:
             name = ctx.compact(row.attr)
             target = out[row.entity_id]
@@ -244,9 +367,7 @@ class TemporalService:
                        "ListProperty": "valueLists", "ListRelationship": "objectLists", "JsonProperty": "jsons"
                        }.get(slot["type"], "values")
                 value = inst.get(VALUE_MEMBER.get(inst.get("type", "Property"), "value"))
-                stamp = {"observedAt": row.observed_at, "createdAt": row.created_at,
-                         "modifiedAt": row.modified_at}[req.timeproperty]
-                slot.setdefault(key, []).append([value, stamp])
+                slot.setdefault(key, []).append([value, _row_time(row, req.timeproperty)])
             else:
                 rendered = _render_instance(inst, ctx, "normalized", req.sys_attrs, None)
                 rendered["instanceId"] = row.instance_id
@@ -259,6 +380,8 @@ class TemporalService:
         if req.sys_attrs:
             head["createdAt"] = ident["createdAt"]
             head["modifiedAt"] = ident["modifiedAt"]
+            if "deletedAt" in ident:  # clause 6.3.11: the entity was deleted; its history stays
+                head["deletedAt"] = ident["deletedAt"]
         return head
 
     def _aggregate(self, tenant: str, hq: HistoryQuery, req: TemporalRequest, ctx: TermContext,
@@ -279,7 +402,45 @@ class TemporalService:
             span = max(end_us - ts_to_us(origin), 1)
             period_us = period if period > 0 else span
             buckets = s.aggregate_history(tenant, hq, origin=origin, period_us=period_us, methods=req.methods)
-        origin_us = ts_to_us(origin)
+        self._fill_aggregates(out, buckets, ts_to_us(origin), end_us, period == 0, period_us, req, ctx)
+
+    def _aggregate_frames(self, tenant: str, hq: HistoryQuery, req: TemporalRequest, ctx: TermContext,
+                          out: dict[str, dict], frames: Frames) -> None:
+        """Aggregations over the instances of the moments q and the geo-query held, in the same buckets
+        and with the same definitions as the store's (``calanque.store.sql``)."""
+        with _no_cyclic_gc():
+            with self.store.session() as s:
+                rows = s.read_history(tenant, hq)
+            if len(rows) > self.max_rows:
+                raise TooManyResults(f"more than {self.max_rows} instances match: narrow the time window or attrs")
+            kept = [(r, _row_us(r, req.timeproperty)) for r in _in_frames(rows, req.timeproperty, frames)
+                    if not r.deleted]
+            if not kept:
+                return
+            period = parse_duration_us(req.period or "PT0S")
+            origin_us = ts_to_us(hq.start) if hq.start else min(t for _, t in kept)
+            end_us = ts_to_us(hq.end) if hq.end else ts_to_us(now_ts()) + 1
+            period_us = period if period > 0 else max(end_us - origin_us, 1)
+            groups: dict[tuple[str, str, int], list[Any]] = {}
+            for row, t in kept:
+                groups.setdefault((row.entity_id, row.attr, (t - origin_us) // period_us), []).append(
+                    instance_value(row.instance))
+            table = []
+            for (entity_id, attr, bucket), values in sorted(groups.items()):
+                nums = [n for n in map(numeric, values) if n is not None]
+                distinct = {orjson.dumps(v) for v in values if v is not None}
+                table.append((entity_id, attr, bucket, len(values), len(distinct), sum(nums) if nums else None,
+                              min(nums, default=None), max(nums, default=None),
+                              sum(n * n for n in nums) if nums else None, len(nums)))
+            buckets = SqlSession._buckets(table, req.methods)
+            self._fill_aggregates(out, buckets, origin_us, end_us, period == 0, period_us, req, ctx)
+
+    @staticmethod
+    def _fill_aggregates(out: dict[str, dict], buckets: dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]],
+                         origin_us: int, end_us: int, whole: bool, period_us: int, req: TemporalRequest,
+                         ctx: TermContext) -> None:
+        """Put each attribute's buckets, labelled with their start and end, into the representations."""
+        period = 0 if whole else period_us
         labels: dict[int, tuple[str, str]] = {}  # bucket -> (start, end) text, shared by every entity
 
         def label(b: int) -> tuple[str, str]:
@@ -310,7 +471,7 @@ class TemporalService:
             s.ensure_tenant(tenant)
             created = s.temporal_entity(tenant, entity["id"]) is None
             s.add_history(tenant, rows)
-            s.upsert_temporal_entities(tenant, [entity])
+            s.upsert_temporal_entities(tenant, [entity], revive=False)  # history only: a deleted entity stays so
         self.broker.notify([Change(tenant, entity["id"], "temporal", None, None, list(entity["attrs"]))])
         return created
 
@@ -327,7 +488,7 @@ class TemporalService:
         entity = parse_temporal_entity({"id": entity_id, "type": ident["type"], **payload}, ctx, now_ts())
         with self.store.session(write=True) as s:
             s.add_history(tenant, history_rows(entity))
-            s.upsert_temporal_entities(tenant, [{**ident, "modifiedAt": entity["modifiedAt"]}])
+            s.upsert_temporal_entities(tenant, [{**ident, "modifiedAt": entity["modifiedAt"]}], revive=False)
 
     def delete_entity(self, tenant: str, entity_id: str) -> None:
         """DELETE /temporal/entities/{id}."""

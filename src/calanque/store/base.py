@@ -29,7 +29,7 @@ class HistoryRow:
     observed_at: str | None = None
     created_at: str = ""
     modified_at: str = ""
-    deleted: bool = False
+    deleted: bool = False  # the row records the deletion of the instance (its value is the NGSI-LD Null)
 
 
 @dataclass(slots=True)
@@ -52,6 +52,9 @@ class EntityQuery:
     geo_attr: str | None = None
     geo_bbox: tuple[float, float, float, float] | None = None
     post_filter: Callable[[dict[str, Any]], bool] | None = None
+    # The parsed geo-query (calanque.ngsild.geo.GeoQuery) behind geo_attr/geo_bbox/post_filter, for stores
+    # that evaluate it themselves (PostGIS)
+    geo_query: Any = None
     # A SELECT of entity seqs containing every match (a superset), with the dialect's placeholders:
     # when present it drives the query, and the other filters become per-entity lookups.
     candidates: SqlPredicate | None = None
@@ -70,10 +73,13 @@ class HistoryQuery:
 
     entity_ids: Sequence[str]
     attrs: Sequence[str] | None = None
-    timeproperty: Literal["observedAt", "createdAt", "modifiedAt"] = "observedAt"
+    # deletedAt selects the rows recording deletions (HistoryRow.deleted), the others the rows holding values
+    # (modifiedAt: both, a deletion being the last modification of an instance)
+    timeproperty: Literal["observedAt", "createdAt", "modifiedAt", "deletedAt"] = "observedAt"
     start: str | None = None  # inclusive, canonical timestamp
     end: str | None = None  # exclusive
     last_n: int | None = None  # keep the N most recent instances per attribute
+    last_n_by_dataset: bool = False  # last_n counts per (attribute, datasetId) instead
     limit: int | None = None  # overall bound on rows read (protects memory)
 
 
@@ -192,15 +198,19 @@ class Session(abc.ABC):
 
     @abc.abstractmethod
     def temporal_entity(self, tenant: str, entity_id: str) -> dict | None:
-        """Return {"id", "type": [...], "createdAt", "modifiedAt"} for an entity with history."""
+        """Return {"id", "type": [...], "createdAt", "modifiedAt"[, "deletedAt"]} for an entity with history."""
 
     @abc.abstractmethod
     def temporal_entity_ids(self, tenant: str, query: EntityQuery) -> list[dict]:
         """Ids and types of entities with history matching the id/type filters of the query."""
 
     @abc.abstractmethod
-    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict]) -> None:
-        """Record (or extend) the identity of entities that have history."""
+    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict], *, revive: bool = True) -> None:
+        """Record (or extend) the identity of entities that have history (revive: clear a recorded deletion)."""
+
+    @abc.abstractmethod
+    def mark_temporal_entities_deleted(self, tenant: str, ids: Sequence[str], deleted_at: str) -> None:
+        """Record that entities were deleted at a time; their history stays."""
 
     @abc.abstractmethod
     def delete_temporal_entity(self, tenant: str, entity_id: str) -> bool:
@@ -249,12 +259,15 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-def open_store(database_url: str | None = None, data_dir: str | None = None) -> Store:
-    """Open the store named by a database URL, or the embedded SQLite store in data_dir."""
+def open_store(database_url: str | None = None, data_dir: str | None = None, *, postgis: str | None = None) -> Store:
+    """Open the store named by a database URL, or the embedded SQLite store in data_dir.
+
+    ``postgis`` (auto, on, off; default CALANQUE_POSTGIS or auto) chooses how PostgreSQL evaluates geo-queries.
+    """
     if database_url and database_url.startswith(("postgresql://", "postgres://")):
         from calanque.store.postgres import PostgresStore
 
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, postgis=postgis)
     if database_url and database_url.startswith("sqlite:///"):
         from calanque.store.sqlite import SqliteStore
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from calanque.store.sql import SqlSession
 set_json_loads(orjson.loads)
 
 _MIGRATION_LOCK = 0x43414C41  # advisory lock id ("CALA") serialising migrations across workers
+POSTGIS_MODES = ("auto", "on", "off")
 
 
 def _month_bounds(us: int) -> tuple[int, int, str]:
@@ -38,6 +40,8 @@ class PostgresSession(SqlSession):
     def __init__(self, conn: psycopg.Connection, store: PostgresStore, scope: ReadScope | None = None) -> None:
         super().__init__(conn, "postgres", scope=scope)
         self.store = store
+        self.geom_column = store.geom_column
+        self.postgis = store.postgis
 
     def _before_history_insert(self, params: list[tuple]) -> None:
         day_us = 86_400 * 1_000_000
@@ -70,8 +74,19 @@ class PostgresStore(Store):
 
     dialect = "postgres"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16, postgis: str | None = None) -> None:
+        """Connect, migrate and detect PostGIS.
+
+        ``postgis`` (default: the CALANQUE_POSTGIS environment variable, else "auto"): "auto" evaluates
+        geo-queries with PostGIS when the extension is installed in the database, "on" requires it, "off"
+        never uses it (the geometries are still kept up to date when the extension is there).
+        """
+        mode = (postgis or os.environ.get("CALANQUE_POSTGIS") or "auto").lower()
+        if mode not in POSTGIS_MODES:
+            raise ValueError(f"unknown PostGIS mode '{mode}': use auto, on or off")
         self.url = url
+        self.geom_column = False
+        self.postgis = False
         self.known_partitions: set[str] = set()
         self._partition_lock = threading.Lock()
         try:
@@ -83,6 +98,7 @@ class PostgresStore(Store):
                                    kwargs={"prepare_threshold": 5})
         self.migrate()
         self._load_partitions()
+        self._setup_postgis(mode)
 
     def _load_partitions(self) -> None:
         with self.pool.connection() as conn:
@@ -91,6 +107,40 @@ class PostgresStore(Store):
                 "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'attr_history'"
             ).fetchall()
         self.known_partitions.update(r[0].removeprefix("attr_history_y") for r in rows)
+
+    def _setup_postgis(self, mode: str) -> None:
+        """Detect the postgis extension; when present, keep each geometry in entity_geo.geom (GiST index)
+        and fill it for rows written without it (an upgrade, or a worker that ran before the extension)."""
+        with self.pool.connection() as conn:
+            installed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is not None
+        if mode == "on" and not installed:
+            raise RuntimeError(
+                "PostGIS is required (CALANQUE_POSTGIS=on) but the postgis extension is not installed in this "
+                "database: run CREATE EXTENSION postgis as a superuser, or set CALANQUE_POSTGIS=auto or off")
+        if not installed:
+            return
+        with psycopg.connect(self.url) as conn:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute("ALTER TABLE entity_geo ADD COLUMN IF NOT EXISTS geom geometry(Geometry, 4326)")
+                conn.execute("CREATE INDEX IF NOT EXISTS entity_geo_geom ON entity_geo USING gist (geom)")
+        self.geom_column = True
+        self.postgis = mode != "off"
+        self._fill_geometries()
+
+    def _fill_geometries(self, batch: int = 500) -> None:
+        """Rewrite the entity_geo rows of entities that have rows without a geometry."""
+        while True:
+            with self.session(write=True) as s:
+                rows = s.conn.execute(
+                    "SELECT e.tenant, e.seq, e.doc FROM entities e WHERE e.seq IN (SELECT g.entity_seq FROM "
+                    "entity_geo g JOIN entities x ON x.seq = g.entity_seq WHERE g.geom IS NULL LIMIT %s) FOR UPDATE",
+                    (batch,)).fetchall()
+                if not rows:
+                    return
+                s.conn.execute("DELETE FROM entity_geo WHERE entity_seq = ANY(%s)", ([r[1] for r in rows],))
+                for tenant, seq, doc in rows:
+                    s._write_geo(s._index_rows(tenant, seq, doc)[2])
 
     def ensure_partition(self, start: int, end: int, suffix: str) -> None:
         """Create the monthly history partition [start, end) if it does not exist."""

@@ -11,6 +11,7 @@ from itertools import groupby
 from operator import itemgetter
 from collections.abc import Callable, Iterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -25,8 +26,13 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)
 AGGREGATION_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 HOUR_US = 3_600_000_000
 _ROLLUP_FIELDS = ("entity_id", "attr", "hour", "n_rows", "n_num", "s", "sq", "mn", "mx")
+# The history column holding each time property. A deletion is recorded as a row with ``deleted`` set
+# whose created_at/modified_at hold the time of the deletion (its deletedAt) and observed_at is NULL.
+_TIME_COLUMN = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at",
+                "deletedAt": "modified_at"}
 
 
+@lru_cache(maxsize=8192)  # a batch shares its timestamps (now, observedAt): most calls are repeats
 def ts_to_us(text: str) -> int:
     """Convert a canonical timestamp string to microseconds since the Unix epoch."""
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -77,8 +83,8 @@ _METHOD_COLUMN: dict[str, Callable[..., list[Any]]] = {
 }
 
 
-def _entity_geo_boxes(entity: dict[str, Any]) -> list[tuple[str, float, float, float, float]]:
-    """Bounding boxes of every GeoProperty instance of an entity, for the geo prefilter."""
+def _entity_geo_boxes(entity: dict[str, Any]) -> list[tuple[str, float, float, float, float, dict]]:
+    """Bounding boxes of every GeoProperty instance of an entity, for the geo prefilter, with the geometry."""
     from calanque.ngsild.geo import geometry_bbox
 
     boxes = []
@@ -86,7 +92,7 @@ def _entity_geo_boxes(entity: dict[str, Any]) -> list[tuple[str, float, float, f
         for inst in instances:
             if inst.get("type") == "GeoProperty" and isinstance(inst.get("value"), dict):
                 try:
-                    boxes.append((attr, *geometry_bbox(inst["value"])))
+                    boxes.append((attr, *geometry_bbox(inst["value"]), inst["value"]))
                 except (ValueError, TypeError, KeyError):
                     continue
     return boxes
@@ -96,6 +102,9 @@ class SqlSession(Session):
     """A transaction over a DB-API connection (sqlite3 or psycopg)."""
 
     dialect: Dialect
+    # PostgreSQL with PostGIS (calanque.store.postgis): entity_geo.geom is maintained, and geo-queries use it
+    geom_column = False
+    postgis = False
 
     def __init__(self, conn: Any, dialect: Dialect, *, scope: ReadScope | None = None) -> None:
         self.conn = conn
@@ -205,7 +214,7 @@ class SqlSession(Session):
             (tenant, a, seq, ",".join(sorted({i.get("type", "Property") for i in insts})), *numeric_key(insts))
             for a, insts in entity.get("attrs", {}).items()
         ]
-        geo = [(tenant, a, seq, *box) for a, *box in _entity_geo_boxes(entity)]
+        geo = [(tenant, a, seq, *box) for a, *box in _entity_geo_boxes(entity)]  # the geometry comes last
         return types, attrs, geo
 
     def _write_indexes(self, tenant: str, items: list[tuple[int, dict]]) -> None:
@@ -217,21 +226,25 @@ class SqlSession(Session):
             types += t
             attrs += a
             geo += g
-        if self.dialect == "postgres":  # one statement per table, rows as one JSON parameter
+        if self.dialect == "postgres":
+            # one statement for the three tables (data-modifying CTEs), the rows of each as one JSON parameter
+            parts: list[tuple[str, str]] = []
             for table, columns, rows in (
                 ("entity_types", "tenant text, type text, entity_seq bigint", types),
                 ("entity_attrs", "tenant text, attr text, entity_seq bigint, attr_types text, num float8, "
                                  "numkind smallint", attrs),
-                ("entity_geo", "tenant text, attr text, entity_seq bigint, minx float8, miny float8, maxx float8, "
-                               "maxy float8", geo),
             ):
                 if rows:
                     names = [c.split()[0] for c in columns.split(", ")]
-                    self.conn.execute(
-                        f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM jsonb_to_recordset(%b::jsonb) "
-                        f"AS v({columns})",
-                        (self._dump([dict(zip(names, r)) for r in rows]),),
-                    )
+                    parts.append((f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM "
+                                  f"jsonb_to_recordset(%b::jsonb) AS v({columns})",
+                                  self._dump([dict(zip(names, r)) for r in rows])))
+            if geo:
+                parts.append(self._geo_insert(geo))
+            if parts:
+                *ctes, (last, last_param) = parts
+                prefix = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(ctes)) + " " if ctes else ""
+                self.conn.execute(prefix + last, [param for _, param in ctes] + [last_param])
             return
         self._many("INSERT INTO entity_types (tenant, type, entity_seq) VALUES (?, ?, ?)", types)
         self._many(
@@ -240,8 +253,27 @@ class SqlSession(Session):
         )
         self._many(
             "INSERT INTO entity_geo (tenant, attr, entity_seq, minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            geo,
+            [row[:-1] for row in geo],
         )
+
+    def _write_geo(self, rows: list[tuple]) -> None:
+        """Insert PostgreSQL entity_geo rows (tenant, attr, seq, box..., GeoJSON geometry) in one statement."""
+        if rows:
+            sql, param = self._geo_insert(rows)
+            self.conn.execute(sql, (param,))
+
+    def _geo_insert(self, rows: list[tuple]) -> tuple[str, str]:
+        """The PostgreSQL INSERT of entity_geo rows and its JSON parameter; with PostGIS the geometry goes
+        in the geom column."""
+        names = ["tenant", "attr", "entity_seq", "minx", "miny", "maxx", "maxy"]
+        columns = "tenant text, attr text, entity_seq bigint, minx float8, miny float8, maxx float8, maxy float8"
+        if self.geom_column:
+            return (f"INSERT INTO entity_geo ({', '.join(names)}, geom) SELECT {', '.join('v.' + n for n in names)}, "
+                    "ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(v.gj), 4326)) "
+                    f"FROM jsonb_to_recordset(%b::jsonb) AS v({columns}, gj jsonb)",
+                    self._dump([{**dict(zip(names, r)), "gj": r[-1]} for r in rows]))
+        return (f"INSERT INTO entity_geo ({', '.join(names)}) SELECT * FROM jsonb_to_recordset(%b::jsonb) "
+                f"AS v({columns})", self._dump([dict(zip(names, r)) for r in rows]))
 
     def _drop_indexes(self, seqs: list[int]) -> None:
         for table in ("entity_types", "entity_attrs", "entity_geo"):
@@ -251,7 +283,8 @@ class SqlSession(Session):
 
     def insert_entities(self, tenant: str, entities: Sequence[dict]) -> list[str]:
         """Insert new entities; return the ids that already existed."""
-        existing = set(self._existing_ids(tenant, [e["id"] for e in entities]))
+        # PostgreSQL learns which exist from the INSERT itself (ON CONFLICT DO NOTHING), one round trip less
+        existing = set(self._existing_ids(tenant, [e["id"] for e in entities])) if self.dialect == "sqlite" else set()
         seen: set[str] = set()
         fresh = []
         duplicates = []
@@ -278,10 +311,13 @@ class SqlSession(Session):
         else:  # one statement: the documents as one JSON array, inserted in array order
             rows = self.conn.execute(
                 "INSERT INTO entities (tenant, id, doc) SELECT %s, v.doc ->> 'id', v.doc "
-                "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS v(doc, n) ORDER BY v.n RETURNING id, seq",
+                "FROM jsonb_array_elements(%b::jsonb) WITH ORDINALITY AS v(doc, n) ORDER BY v.n "
+                "ON CONFLICT (tenant, id) DO NOTHING RETURNING id, seq",
                 (tenant, self._dump(fresh)),
             ).fetchall()
             seqs.update(rows)
+            duplicates += [e["id"] for e in fresh if e["id"] not in seqs]
+            fresh = [e for e in fresh if e["id"] in seqs]
         self._write_indexes(tenant, [(seqs[e["id"]], e) for e in fresh])
         return duplicates
 
@@ -399,7 +435,14 @@ class SqlSession(Session):
             )
             params += [tenant, *query.attrs_any]
         if query.geo_attr is not None:
-            if query.geo_bbox is not None:
+            if self.postgis and query.geo_query is not None:
+                from calanque.store import postgis
+
+                condition, geo_params = postgis.candidates(query.geo_query)
+                clauses.append("e.seq IN (SELECT g.entity_seq FROM entity_geo g WHERE g.tenant = ? AND g.attr = ? "
+                               f"AND {condition})")
+                params += [tenant, query.geo_attr, *geo_params]
+            elif query.geo_bbox is not None:
                 minx, miny, maxx, maxy = query.geo_bbox
                 clauses.append(
                     "e.seq IN (SELECT g.entity_seq FROM entity_geo g WHERE g.tenant = ? AND g.attr = ? "
@@ -453,8 +496,10 @@ class SqlSession(Session):
     def _run_query(self, tenant: str, query: EntityQuery) -> tuple[list[dict], int | None]:
         source, params = self._from(tenant, query)
         if query.post_filter is not None:
-            rows = self.conn.execute(f"SELECT e.doc FROM {source} ORDER BY e.seq", params)
-            matched = [doc for doc in (self._load(r[0]) for r in rows) if query.post_filter(doc)]
+            certain, certain_params = self._certain(tenant, query)
+            rows = self.conn.execute(f"SELECT e.doc, {certain} FROM {source} ORDER BY e.seq",
+                                     [*certain_params, *params])
+            matched = [doc for doc, sure in ((self._load(r[0]), r[1]) for r in rows) if sure or query.post_filter(doc)]
             count = len(matched) if query.count else None
             return matched[query.offset : query.offset + query.limit], count
         page: list[dict] = []
@@ -472,11 +517,24 @@ class SqlSession(Session):
             count = self.conn.execute(f"SELECT count(*) FROM {source}", params).fetchone()[0]
         return page, count
 
+    def _certain(self, tenant: str, query: EntityQuery) -> tuple[str, list[Any]]:
+        """A SELECT expression telling the rows that certainly pass the post filter (PostGIS decides them)."""
+        if self.postgis and query.geo_query is not None:
+            from calanque.store import postgis
+
+            found = postgis.certain(query.geo_query)
+            if found is not None:
+                condition, params = found
+                return (f"EXISTS (SELECT 1 FROM entity_geo g WHERE g.tenant = %s AND g.attr = %s "
+                        f"AND g.entity_seq = e.seq AND {condition.replace('?', '%s')})",
+                        [tenant, query.geo_attr, *params])
+        return "false", []
+
     def _translate_where(self, tenant: str, query: EntityQuery) -> str:
         """Build the PostgreSQL WHERE clause: own fragments translated, predicates untouched."""
         own = EntityQuery(
             ids=query.ids, id_pattern=query.id_pattern, type_iris=query.type_iris,
-            attrs_any=query.attrs_any, geo_attr=query.geo_attr, geo_bbox=query.geo_bbox,
+            attrs_any=query.attrs_any, geo_attr=query.geo_attr, geo_bbox=query.geo_bbox, geo_query=query.geo_query,
             candidates=SqlPredicate("") if query.candidates is not None else None,
         )
         base, _ = self._where(tenant, own)
@@ -757,9 +815,13 @@ class SqlSession(Session):
         if query.attrs is not None:
             clauses.append(f"attr IN ({','.join('?' * len(query.attrs)) or 'NULL'})")
             params += list(query.attrs)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
+        column = _TIME_COLUMN[query.timeproperty]
         if query.timeproperty == "observedAt":
-            clauses.append("observed_at IS NOT NULL")
+            clauses.append("observed_at IS NOT NULL")  # deletions are never observed
+        elif query.timeproperty == "createdAt":  # a deletion creates nothing
+            clauses.append("deleted = 0" if self.dialect == "sqlite" else "NOT deleted")
+        elif query.timeproperty == "deletedAt":
+            clauses.append("deleted = 1" if self.dialect == "sqlite" else "deleted")
         if query.start is not None:
             clauses.append(f"{column} >= ?")
             params.append(ts_to_us(query.start))
@@ -783,14 +845,15 @@ class SqlSession(Session):
 
     def _read_history(self, tenant: str, query: HistoryQuery) -> list[HistoryRow]:
         where, params = self._history_where(tenant, query)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
+        column = _TIME_COLUMN[query.timeproperty]
         select = (
             "SELECT entity_id, attr, dataset_id, instance_id, observed_at, created_at, modified_at, deleted, "
             f"instance, {column} AS t FROM attr_history WHERE {where}"
         )
         if query.last_n:
+            partition = "entity_id, attr, dataset_id" if query.last_n_by_dataset else "entity_id, attr"
             sql = (
-                f"SELECT * FROM (SELECT h.*, row_number() OVER (PARTITION BY entity_id, attr ORDER BY t DESC) "
+                f"SELECT * FROM (SELECT h.*, row_number() OVER (PARTITION BY {partition} ORDER BY t DESC) "
                 f"AS rn FROM ({select}) h) r WHERE rn <= {int(query.last_n)} ORDER BY entity_id, attr, t"
             )
         else:
@@ -843,7 +906,7 @@ class SqlSession(Session):
         if self._rollup_answers(query, origin_us, period_us, methods):
             return self._aggregate_rollup(tenant, query, origin_us, period_us, methods)
         where, params = self._history_where(tenant, query)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
+        column = _TIME_COLUMN[query.timeproperty]
         bucket = f"(({column} - ?) / ?)"
         # Only the aggregates the methods need: count(DISTINCT val) in particular reads the
         # value text of every row, which the covering index does not hold.
@@ -966,7 +1029,7 @@ class SqlSession(Session):
         return self._exec(sql, params).fetchall()
 
     def earliest_history(self, tenant: str, query: HistoryQuery) -> str | None:
-        """The earliest time (on the query's time property) among the matching history rows."""
+        """The earliest time (on the query's time property) among the matching rows holding values."""
         if not query.entity_ids:
             return None
         if self.scope is not None:  # per group of entities sharing their visible attributes
@@ -989,8 +1052,9 @@ class SqlSession(Session):
 
     def _earliest(self, tenant: str, query: HistoryQuery) -> str | None:
         where, params = self._history_where(tenant, query)
-        column = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at"}[query.timeproperty]
-        row = self._exec(f"SELECT min({column}) FROM attr_history WHERE {where}", params).fetchone()
+        column = _TIME_COLUMN[query.timeproperty]
+        alive = "deleted = 0" if self.dialect == "sqlite" else "NOT deleted"  # the origin of aggregated values
+        row = self._exec(f"SELECT min({column}) FROM attr_history WHERE {where} AND {alive}", params).fetchone()
         return us_to_ts(row[0]) if row and row[0] is not None else None
 
     def delete_history(
@@ -1050,12 +1114,12 @@ class SqlSession(Session):
     def temporal_entity(self, tenant: str, entity_id: str) -> dict | None:
         """Return the identity of an entity that has history, or None."""
         row = self._exec(
-            "SELECT id, types, created_at, modified_at FROM temporal_entities WHERE tenant = ? AND id = ?",
+            "SELECT id, types, created_at, modified_at, deleted_at FROM temporal_entities WHERE tenant = ? AND id = ?",
             (tenant, entity_id),
         ).fetchone()
         if row is None:
             return None
-        ident = {"id": row[0], "type": orjson.loads(row[1]), "createdAt": row[2], "modifiedAt": row[3]}
+        ident = self._identity(row)
         if self.scope is not None:
             if entity_id not in self._visible_attrs(tenant, [entity_id]):
                 return None
@@ -1079,11 +1143,11 @@ class SqlSession(Session):
             )
             params += [tenant, *query.type_iris]
         rows = self._exec(
-            f"SELECT id, types, created_at, modified_at FROM temporal_entities WHERE {' AND '.join(clauses)} "
-            "ORDER BY id",
+            f"SELECT id, types, created_at, modified_at, deleted_at FROM temporal_entities "
+            f"WHERE {' AND '.join(clauses)} ORDER BY id",
             params,
         ).fetchall()
-        idents = [{"id": r[0], "type": orjson.loads(r[1]), "createdAt": r[2], "modifiedAt": r[3]} for r in rows]
+        idents = [self._identity(r) for r in rows]
         scope = self.scope
         if scope is None:
             return idents
@@ -1091,8 +1155,20 @@ class SqlSession(Session):
         visible = self._visible_attrs(tenant, [i["id"] for i in idents])
         return [{**i, "type": scope.visible_types(i["type"])} for i in idents if i["id"] in visible]
 
-    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict]) -> None:
-        """Record (or extend) the identity of entities that have history."""
+    @staticmethod
+    def _identity(row: Sequence[Any]) -> dict:
+        """A temporal entity's identity from (id, types, created_at, modified_at, deleted_at)."""
+        ident = {"id": row[0], "type": orjson.loads(row[1]), "createdAt": row[2], "modifiedAt": row[3]}
+        if row[4] is not None:
+            ident["deletedAt"] = row[4]
+        return ident
+
+    def upsert_temporal_entities(self, tenant: str, entities: Sequence[dict], *, revive: bool = True) -> None:
+        """Record (or extend) the identity of entities that have history.
+
+        ``revive``: the entities exist (they were just written), so a deletion recorded earlier no
+        longer holds; the temporal API, which adds history without creating entities, passes False.
+        """
         if not entities:
             return
         current = {}
@@ -1124,7 +1200,15 @@ class SqlSession(Session):
             "ON CONFLICT (tenant, id) DO NOTHING",
             inserts,
         )
-        self._many("UPDATE temporal_entities SET types = ?, modified_at = ? WHERE tenant = ? AND id = ?", updates)
+        revived = ", deleted_at = NULL" if revive else ""
+        self._many(f"UPDATE temporal_entities SET types = ?, modified_at = ?{revived} WHERE tenant = ? AND id = ?",
+                   updates)
+
+    def mark_temporal_entities_deleted(self, tenant: str, ids: Sequence[str], deleted_at: str) -> None:
+        """Record that entities were deleted at a time (their history stays)."""
+        for where, params in self.in_chunks("id", ids):
+            self._exec(f"UPDATE temporal_entities SET deleted_at = ?, modified_at = ? WHERE tenant = ? AND {where}",
+                       (deleted_at, deleted_at, tenant, *params))
 
     def delete_temporal_entity(self, tenant: str, entity_id: str) -> bool:
         """Delete an entity's whole history and identity; return whether it existed."""
