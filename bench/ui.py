@@ -27,7 +27,6 @@ import argparse
 import math
 import os
 import random
-import shutil
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,15 +37,6 @@ from rich.table import Table
 
 FIRST_PAINT_TARGET_MS = 1500.0
 BATCH = 1000
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 # share of each kind in the fleet (a metropolis has many more lights and containers than stations)
 MIX = {
     "Streetlight": 0.50,
@@ -185,14 +175,14 @@ def browse(url: str, runs: int, expected: int) -> list[dict]:
     """Open the home page ``runs`` times in fresh browser contexts; return the measures of each run."""
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium")
-    if not executable:
-        raise SystemExit(
-            "chromium is not installed: apt-get install -y chromium (or run ./scripts/test once)"
-        )
+    from calanque.devtools.chromium import launch_chromium
+
     results = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            browser = launch_chromium(p)
+        except RuntimeError as err:
+            raise SystemExit(str(err)) from None
         for run in range(runs + 1):  # the first run warms the server's caches and Chromium; not counted
             context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="fr-FR")
             page = context.new_page()

@@ -9,7 +9,6 @@ own browser download (../shared/BROWSER-TESTING.md). Screenshots go to build/scr
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from calanque.auth import repository as repo
+from calanque.devtools.chromium import launch_chromium
 from calanque.config import Settings
 from tests.conftest import LiveServer, free_port
 
@@ -32,15 +32,6 @@ USERS = {
     "viewer": {"role": "viewer", "tenant": ""},
     "operator": {"role": "operator", "tenant": "", "usecases": ["lighting"]},
 }
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 BACKFILL = timedelta(hours=2)
 
 
@@ -125,12 +116,8 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
-    executable = shutil.which("chromium")
-    assert executable, (
-        "chromium is not installed: run ./scripts/test, which installs it (apt-get install chromium)"
-    )
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        chromium = launch_chromium(p)
         yield chromium
         chromium.close()
 
