@@ -13,7 +13,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from calanque.store.base import HistoryRow, Store
-from calanque.store.migrations import migration_files
+from calanque.store.migrations import AFTER, migration_files
 from calanque.store.sql import SqlSession
 
 set_json_loads(orjson.loads)
@@ -126,6 +126,8 @@ class PostgresStore(Store):
                     if name in done:
                         continue
                     conn.execute(sql)
+                    if name in AFTER:
+                        AFTER[name](SqlSession(conn, "postgres"))
                     conn.execute(
                         "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, %s)",
                         (name, datetime.now(UTC).isoformat()),
