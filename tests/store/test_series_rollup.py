@@ -120,8 +120,11 @@ def stored(store: Any) -> dict[tuple[str, str, int, str], dict[str, Any]]:
     """The rollup rows as stored."""
     with store.session() as s:
         rows = s.conn.execute(
-            f"SELECT entity_id, attr, hour, dataset_id, {', '.join(COLUMNS)} FROM attr_rollup WHERE tenant = ''"
+            f"SELECT r.entity_id, r.attr, r.hour, r.dataset_id, {', '.join('r.' + c for c in COLUMNS[:-1])}, x.hist "
+            "FROM attr_rollup r JOIN attr_rollup_hist x ON (x.tenant, x.entity_id, x.attr, x.hour, x.dataset_id) = "
+            "(r.tenant, r.entity_id, r.attr, r.hour, r.dataset_id) WHERE r.tenant = ''"
         ).fetchall()
+        assert s.conn.execute("SELECT count(*) FROM attr_rollup_hist").fetchone()[0] == len(rows)
     out = {}
     for row in rows:
         values = dict(zip(COLUMNS, row[4:]))

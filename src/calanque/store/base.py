@@ -101,6 +101,12 @@ class HourlyRollup:
     trap: np.ndarray
     hist: list[bytes | None]
 
+    @classmethod
+    def empty(cls) -> HourlyRollup:
+        """No hours."""
+        ints, floats = np.empty(0, dtype=np.int64), np.empty(0)
+        return cls(ints, ints, floats, floats, floats, ints, floats, ints, floats, ints, ints, floats, floats, [])
+
     def __len__(self) -> int:
         """The number of hours."""
         return int(self.hour.size)
@@ -214,8 +220,10 @@ class Session(abc.ABC):
     @abc.abstractmethod
     def read_rollup(
         self, tenant: str, entity_id: str, attr: str, start_us: int, end_us: int, *, dataset_id: str,
+        hist: bool = False,
     ) -> HourlyRollup:
-        """The hourly summaries of one attribute instance for the hours starting in [start_us, end_us).
+        """The hourly summaries of one attribute instance for the hours starting in [start_us, end_us)
+        (``hist``: with their value histograms, else None in their place).
 
         The fast path of the domain services over long periods: a year of 1-minute samples is 8 760
         summaries. Together with :meth:`read_series_in` for the hours a reader cannot use as summaries

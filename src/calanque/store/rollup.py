@@ -37,8 +37,10 @@ import numpy as np
 HOUR_US = 3_600_000_000
 HIST_MAX = 128
 HIST_DTYPE = np.dtype([("v", "<f8"), ("d", "<i8")])
-# Column order of a summary as stored (after the key columns tenant, entity_id, attr, hour, dataset_id).
-COLUMNS = ("n_rows", "n_num", "s", "sq", "mn", "mx", "t0", "v0", "t1", "v1", "dmin", "dmax", "inc", "trap", "hist")
+# Column order of a summary as stored in attr_rollup (after the key columns tenant, entity_id, attr, hour,
+# dataset_id); the histogram is stored apart, in attr_rollup_hist, so that readers of the other columns
+# do not read it.
+COLUMNS = ("n_rows", "n_num", "s", "sq", "mn", "mx", "t0", "v0", "t1", "v1", "dmin", "dmax", "inc", "trap")
 
 
 @dataclass(slots=True)
@@ -62,16 +64,16 @@ class HourSummary:
     hist: dict[float, int] | None = None
 
     def row(self) -> tuple[Any, ...]:
-        """The stored columns, in :data:`COLUMNS` order (the histogram encoded)."""
+        """The stored columns, in :data:`COLUMNS` order."""
         return (self.n_rows, self.n_num, self.s, self.sq, self.mn, self.mx, self.t0, self.v0, self.t1, self.v1,
-                self.dmin, self.dmax, self.inc, self.trap, encode_hist(self.hist))
+                self.dmin, self.dmax, self.inc, self.trap)
 
     @classmethod
-    def from_row(cls, row: tuple[Any, ...] | list[Any]) -> HourSummary:
-        """A summary from its stored columns (:data:`COLUMNS` order)."""
-        (n_rows, n_num, s, sq, mn, mx, t0, v0, t1, v1, dmin, dmax, inc, trap, hist) = row
+    def from_row(cls, row: tuple[Any, ...] | list[Any], hist: bytes | memoryview | None) -> HourSummary:
+        """A summary from its stored columns (:data:`COLUMNS` order) and its stored histogram."""
+        (n_rows, n_num, s, sq, mn, mx, t0, v0, t1, v1, dmin, dmax, inc, trap) = row
         return cls(int(n_rows), int(n_num), s, sq, mn, mx, t0, v0, t1, v1, dmin, dmax, float(inc or 0.0),
-                   float(trap or 0.0), decode_hist(hist) if n_num else {})
+                   float(trap or 0.0), decode_hist(hist) if n_num else None)
 
 
 def encode_hist(hist: dict[float, int] | None) -> bytes | None:

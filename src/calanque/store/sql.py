@@ -27,20 +27,15 @@ from calanque.store.base import (
     SqlPredicate,
 )
 from calanque.store.rollup import COLUMNS as ROLLUP_COLUMNS
-from calanque.store.rollup import HOUR_US, HourSummary, merge, summarize
+from calanque.store.rollup import HOUR_US, HourSummary, encode_hist, merge, summarize
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 AGGREGATION_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 RollupKey = tuple[str, str, int, str]  # (entity id, attribute, hour, datasetId) of a rollup row
 _PG_ROLLUP_TYPES = ("bigint", "bigint", "float8", "float8", "float8", "float8", "bigint", "float8", "bigint", "float8",
-                    "bigint", "bigint", "float8", "float8", "text")
-
-
-def _json_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A summary row for a JSON parameter: the histogram bytes as hex text."""
-    hist = row[-1]
-    return (*row[:-1], None if hist is None else hist.hex())
+                    "bigint", "bigint", "float8", "float8")
+_ROLLUP_KEY = "tenant, entity_id, attr, hour, dataset_id"
 
 
 def ts_to_us(text: str) -> int:
@@ -588,7 +583,9 @@ class SqlSession(Session):
         """The stored summaries of these hours (locked for update on PostgreSQL when asked)."""
         if not keys:
             return {}
-        columns = ", ".join(f"r.{c}" for c in ROLLUP_COLUMNS)
+        columns = ", ".join(f"r.{c}" for c in ROLLUP_COLUMNS) + ", x.hist"
+        hist_join = ("LEFT JOIN attr_rollup_hist x ON x.tenant = r.tenant AND x.entity_id = r.entity_id "
+                     "AND x.attr = r.attr AND x.hour = r.hour AND x.dataset_id = r.dataset_id")
         out: dict[RollupKey, HourSummary] = {}
         for start in range(0, len(keys), 2000):
             chunk = keys[start : start + 2000]
@@ -596,7 +593,8 @@ class SqlSession(Session):
                 rows = self.conn.execute(
                     f"SELECT k.i, {columns} FROM jsonb_to_recordset(%b::jsonb) AS k(i int, e text, a text, h bigint, "
                     "d text) JOIN attr_rollup r ON r.tenant = %s AND r.entity_id = k.e AND r.attr = k.a "
-                    "AND r.hour = k.h AND r.dataset_id = k.d ORDER BY k.i" + (" FOR UPDATE OF r" if lock else ""),
+                    f"AND r.hour = k.h AND r.dataset_id = k.d {hist_join} ORDER BY k.i"
+                    + (" FOR UPDATE OF r" if lock else ""),
                     (self._dump([{"i": i, "e": e, "a": a, "h": h, "d": d} for i, (e, a, h, d) in enumerate(chunk)]),
                      tenant),
                 ).fetchall()
@@ -604,11 +602,11 @@ class SqlSession(Session):
                 rows = self.conn.execute(
                     f"SELECT k.key, {columns} FROM json_each(?) k JOIN attr_rollup r ON r.tenant = ? "
                     "AND r.entity_id = k.value ->> 0 AND r.attr = k.value ->> 1 AND r.hour = k.value ->> 2 "
-                    "AND r.dataset_id = k.value ->> 3",
+                    f"AND r.dataset_id = k.value ->> 3 {hist_join}",
                     (self._dump(chunk), tenant),
                 ).fetchall()
             for row in rows:
-                out[chunk[row[0]]] = HourSummary.from_row(row[1:])
+                out[chunk[row[0]]] = HourSummary.from_row(row[1:-1], row[-1])
         return out
 
     def _store_rollup(self, tenant: str, rows: dict[RollupKey, HourSummary], existing: set[RollupKey]
@@ -622,33 +620,48 @@ class SqlSession(Session):
         keys = sorted(rows)
         names = ", ".join(ROLLUP_COLUMNS)
         update = ", ".join(f"{c} = excluded.{c}" for c in ROLLUP_COLUMNS)
-        conflict = "ON CONFLICT (tenant, entity_id, attr, hour, dataset_id)"
+        conflict = f"ON CONFLICT ({_ROLLUP_KEY})"
         if self.dialect == "sqlite":
             self.conn.executemany(
-                f"INSERT INTO attr_rollup (tenant, entity_id, attr, hour, dataset_id, {names}) "
+                f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) "
                 f"VALUES ({', '.join('?' * (5 + len(ROLLUP_COLUMNS)))}) {conflict} DO UPDATE SET {update}",
                 [(tenant, *key, *rows[key].row()) for key in keys],
             )
+            self.conn.executemany(
+                f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) VALUES (?, ?, ?, ?, ?, ?) "
+                f"{conflict} DO UPDATE SET hist = excluded.hist",
+                [(tenant, *key, encode_hist(rows[key].hist)) for key in keys],
+            )
             return []
         typed = ", ".join(f"{c} {t}" for c, t in zip(ROLLUP_COLUMNS, _PG_ROLLUP_TYPES, strict=True))
-        select = (f"SELECT %s, v.e, v.a, v.h, v.d, {', '.join('v.' + c for c in ROLLUP_COLUMNS[:-1])}, "
-                  "decode(v.hist, 'hex') FROM jsonb_to_recordset(%b::jsonb) AS v(e text, a text, h bigint, d text, "
+        select = (f"SELECT %s, v.e, v.a, v.h, v.d, {', '.join('v.' + c for c in ROLLUP_COLUMNS)} "
+                  "FROM jsonb_to_recordset(%b::jsonb) AS v(e text, a text, h bigint, d text, "
                   f"{typed}) ORDER BY v.e, v.a, v.h, v.d")
-        insert = f"INSERT INTO attr_rollup (tenant, entity_id, attr, hour, dataset_id, {names}) "
+        insert = f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) "
 
         def payload(chosen: list[RollupKey]) -> str:
             return self._dump([{"e": k[0], "a": k[1], "h": k[2], "d": k[3],
-                                **dict(zip(ROLLUP_COLUMNS, _json_row(rows[k].row()), strict=True))} for k in chosen])
+                                **dict(zip(ROLLUP_COLUMNS, rows[k].row(), strict=True))} for k in chosen])
 
         old = [k for k in keys if k in existing]
         new = [k for k in keys if k not in existing]
         if old:
             self.conn.execute(insert + select + f" {conflict} DO UPDATE SET {update}", (tenant, payload(old)))
-        if not new:
-            return []
-        done = {tuple(r) for r in self.conn.execute(
-            insert + select + f" {conflict} DO NOTHING RETURNING entity_id, attr, hour, dataset_id",
-            (tenant, payload(new))).fetchall()}
+        done: set[RollupKey] = set()
+        if new:
+            done = {tuple(r) for r in self.conn.execute(  # type: ignore[misc]
+                insert + select + f" {conflict} DO NOTHING RETURNING entity_id, attr, hour, dataset_id",
+                (tenant, payload(new))).fetchall()}
+        written = [k for k in keys if k in existing or k in done]
+        if written:
+            hists = [encode_hist(rows[k].hist) for k in written]
+            self.conn.execute(
+                f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) SELECT %s, v.e, v.a, v.h, v.d, v.x "
+                "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::bytea[]) AS v(e, a, h, d, x) "
+                f"{conflict} DO UPDATE SET hist = excluded.hist",
+                (tenant, [k[0] for k in written], [k[1] for k in written], [k[2] for k in written],
+                 [k[3] for k in written], hists),
+            )
         return [k for k in new if k not in done]
 
     def _refresh_rollup(self, tenant: str, keys: Iterable[RollupKey]) -> None:
@@ -668,16 +681,17 @@ class SqlSession(Session):
             gone = [k for k in pending if k not in counts and k in existing]
             for start in range(0, len(gone), 500):
                 chunk = gone[start : start + 500]
-                if self.dialect == "postgres":
-                    self.conn.execute(
-                        "DELETE FROM attr_rollup r USING jsonb_to_recordset(%b::jsonb) AS k(e text, a text, h bigint, "
-                        "d text) WHERE r.tenant = %s AND r.entity_id = k.e AND r.attr = k.a AND r.hour = k.h "
-                        "AND r.dataset_id = k.d",
-                        (self._dump([{"e": e, "a": a, "h": h, "d": d} for e, a, h, d in chunk]), tenant))
-                else:
-                    self.conn.executemany(
-                        "DELETE FROM attr_rollup WHERE tenant = ? AND entity_id = ? AND attr = ? AND hour = ? "
-                        "AND dataset_id = ?", [(tenant, *k) for k in chunk])
+                for table in ("attr_rollup", "attr_rollup_hist"):
+                    if self.dialect == "postgres":
+                        self.conn.execute(
+                            f"DELETE FROM {table} r USING jsonb_to_recordset(%b::jsonb) AS k(e text, a text, "
+                            "h bigint, d text) WHERE r.tenant = %s AND r.entity_id = k.e AND r.attr = k.a "
+                            "AND r.hour = k.h AND r.dataset_id = k.d",
+                            (self._dump([{"e": e, "a": a, "h": h, "d": d} for e, a, h, d in chunk]), tenant))
+                    else:
+                        self.conn.executemany(
+                            f"DELETE FROM {table} WHERE tenant = ? AND entity_id = ? AND attr = ? AND hour = ? "
+                            "AND dataset_id = ?", [(tenant, *k) for k in chunk])
             summaries = {k: summarize(sorted(points.get(k, [])), n) for k, n in counts.items()}
             pending = self._store_rollup(tenant, summaries, set(existing))
 
@@ -703,6 +717,7 @@ class SqlSession(Session):
     def rebuild_rollup(self) -> int:
         """Summarise the whole history into the rollup again (the migration's back-fill); return the hours."""
         self._exec("DELETE FROM attr_rollup")
+        self._exec("DELETE FROM attr_rollup_hist")
         alive = "deleted = 0" if self.dialect == "sqlite" else "NOT deleted"
         sql = (f"SELECT tenant, entity_id, attr, dataset_id, ts, num FROM attr_history WHERE {alive} "
                "AND observed_at IS NOT NULL ORDER BY tenant, entity_id, attr, ts")
@@ -750,26 +765,34 @@ class SqlSession(Session):
 
     def read_rollup(
         self, tenant: str, entity_id: str, attr: str, start_us: int, end_us: int, *, dataset_id: str,
+        hist: bool = False,
     ) -> HourlyRollup:
         """The hourly summaries of one attribute instance for the hours starting in [start_us, end_us)."""
-        rows = self._exec(
-            "SELECT hour, n_num, s, mn, mx, t0, v0, t1, v1, dmin, dmax, inc, trap, hist FROM attr_rollup "
-            "WHERE tenant = ? AND entity_id = ? AND attr = ? AND hour >= ? AND hour < ? AND dataset_id = ? "
-            "AND n_num > 0 ORDER BY hour",
-            (tenant, entity_id, attr, int(start_us), int(end_us), dataset_id),
-        ).fetchall()
+        # numbers only (NULL step bounds of single-sample hours as -1): the rows become one float64 array
+        # (epoch microseconds are exact in a double until 2255)
+        columns = ("r.hour, r.n_num, r.s, r.mn, r.mx, r.t0, r.v0, r.t1, r.v1, COALESCE(r.dmin, -1), "
+                   "COALESCE(r.dmax, -1), r.inc, r.trap")
+        where = ("r.tenant = ? AND r.entity_id = ? AND r.attr = ? AND r.hour >= ? AND r.hour < ? "
+                 "AND r.dataset_id = ? AND r.n_num > 0")
+        if hist:
+            sql = (f"SELECT {columns}, x.hist FROM attr_rollup r LEFT JOIN attr_rollup_hist x ON x.tenant = r.tenant "
+                   "AND x.entity_id = r.entity_id AND x.attr = r.attr AND x.hour = r.hour AND x.dataset_id = r.dataset_id "
+                   f"WHERE {where} ORDER BY r.hour")
+        else:
+            sql = f"SELECT {columns} FROM attr_rollup r WHERE {where} ORDER BY r.hour"
+        rows = self._exec(sql, (tenant, entity_id, attr, int(start_us), int(end_us), dataset_id)).fetchall()
         if not rows:
-            ints, floats = np.empty(0, dtype=np.int64), np.empty(0)
-            return HourlyRollup(ints, ints, floats, floats, floats, ints, floats, ints, floats, ints, ints, floats,
-                                floats, [])
-        cols = list(zip(*rows, strict=True))
-        ints = lambda c: np.array([-1 if v is None else v for v in c], dtype=np.int64)  # noqa: E731
-        floats = lambda c: np.array(c, dtype=np.float64)  # noqa: E731
+            return HourlyRollup.empty()
+        blobs: list[bytes | None] = [None] * len(rows)
+        if hist:
+            blobs = [None if r[13] is None else bytes(r[13]) for r in rows]
+            rows = [r[:13] for r in rows]
+        table = np.array(rows, dtype=np.float64)
+        ints = table[:, [0, 1, 5, 7, 9, 10]].astype(np.int64)
         return HourlyRollup(
-            hour=ints(cols[0]), n=ints(cols[1]), s=floats(cols[2]), mn=floats(cols[3]), mx=floats(cols[4]),
-            t0=ints(cols[5]), v0=floats(cols[6]), t1=ints(cols[7]), v1=floats(cols[8]), dmin=ints(cols[9]),
-            dmax=ints(cols[10]), inc=floats(cols[11]), trap=floats(cols[12]),
-            hist=[None if h is None else bytes(h) for h in cols[13]],
+            hour=ints[:, 0], n=ints[:, 1], s=table[:, 2], mn=table[:, 3], mx=table[:, 4], t0=ints[:, 2],
+            v0=table[:, 6], t1=ints[:, 3], v1=table[:, 8], dmin=ints[:, 4], dmax=ints[:, 5], inc=table[:, 11],
+            trap=table[:, 12], hist=blobs,
         )
 
     def read_series_in(
@@ -1015,6 +1038,7 @@ class SqlSession(Session):
             self._refresh_rollup(tenant, keys)
         else:  # every row of the entity (or of one attribute) is gone: so are its rollup hours
             self._exec(f"DELETE FROM attr_rollup WHERE {where}", params)
+            self._exec(f"DELETE FROM attr_rollup_hist WHERE {where}", params)
         return count
 
     def update_history_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str,

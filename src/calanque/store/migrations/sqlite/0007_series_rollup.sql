@@ -7,7 +7,7 @@ CREATE INDEX attr_history_cover ON attr_history (tenant, entity_id, attr, ts, de
 -- 2. One rollup row per entity, attribute, UTC hour and datasetId: the counts, sum, sum of squares, min and
 --    max as before, plus the first and last sample (t0, v0, t1, v1) and, over the steps between the
 --    hour's consecutive samples, the shortest and longest step (dmin, dmax, µs), the counter increase
---    (inc), the trapezoid integral (trap, value·s) and the duration-weighted value histogram (hist).
+--    (inc) and the trapezoid integral (trap, value·s); their duration-weighted value histogram is in 3.
 --    The store fills it from the existing history right after this file (SqlSession.rebuild_rollup).
 DROP TABLE attr_rollup;
 CREATE TABLE attr_rollup (
@@ -33,3 +33,22 @@ CREATE TABLE attr_rollup (
     hist BLOB,
     PRIMARY KEY (tenant, entity_id, attr, hour, dataset_id)
 ) WITHOUT ROWID;
+-- 3. The histograms, apart: one row per rollup row (readers of the other columns do not
+--    read them; NULL: more distinct values in the hour than the store keeps).
+CREATE TABLE attr_rollup_hist (
+    tenant TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    dataset_id TEXT NOT NULL,
+    hist BLOB,
+    PRIMARY KEY (tenant, entity_id, attr, hour, dataset_id)
+) WITHOUT ROWID;
+DROP TRIGGER attr_history_rollup_gone;
+CREATE TRIGGER attr_history_rollup_gone AFTER DELETE ON attr_history
+WHEN NOT EXISTS (SELECT 1 FROM attr_history h WHERE h.tenant = OLD.tenant AND h.entity_id = OLD.entity_id
+                 AND h.attr = OLD.attr)
+BEGIN
+    DELETE FROM attr_rollup WHERE tenant = OLD.tenant AND entity_id = OLD.entity_id AND attr = OLD.attr;
+    DELETE FROM attr_rollup_hist WHERE tenant = OLD.tenant AND entity_id = OLD.entity_id AND attr = OLD.attr;
+END;
