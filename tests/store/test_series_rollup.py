@@ -277,3 +277,22 @@ def test_summaries_and_raw_ranges_give_the_samples_of_read_series(store: Any) ->
                 assert (kept.t0[k], kept.v0[k], kept.t1[k], kept.v1[k]) == (*samples[0], *samples[-1])
                 assert math.isclose(kept.s[k], math.fsum(v for _, v in samples), rel_tol=1e-12, abs_tol=1e-9)
             assert sorted(t for samples in by_hour.values() for t, _ in samples) == [t for t, _ in raw]
+
+
+def test_last_n_of_named_attributes(store: Any) -> None:
+    """read_history's last N instances per (entity, attribute), read one indexed range each when the
+    attributes are named, are the N most recent rows of each, in ascending time, within the window."""
+    from calanque.store.base import HistoryQuery
+
+    rows = random_rows(random.Random(21), 120)
+    write(store, rows, batches=2)
+    end = ORIGIN + timedelta(hours=7)
+    with store.session() as s:
+        got = s.read_history("", HistoryQuery(entity_ids=ENTITIES, attrs=ATTRS, end=ts(us(end)), last_n=3))
+    expected = []
+    for entity in sorted(ENTITIES):
+        for attr in sorted(ATTRS):
+            mine = sorted((r for r in rows if (r.entity_id, r.attr) == (entity, attr) and r.observed_at
+                           and r.observed_at < ts(us(end))), key=lambda r: r.observed_at)  # type: ignore[arg-type, return-value]
+            expected += [r.instance_id for r in mine[-3:]]
+    assert [r.instance_id for r in got] == expected
