@@ -600,7 +600,7 @@ class SqlSession(Session):
                 ).fetchall()
             else:
                 rows = self.conn.execute(
-                    f"SELECT k.key, {columns} FROM json_each(?) k JOIN attr_rollup r ON r.tenant = ? "
+                    f"SELECT k.key, {columns} FROM json_each(?) k CROSS JOIN attr_rollup r ON r.tenant = ? "
                     "AND r.entity_id = k.value ->> 0 AND r.attr = k.value ->> 1 AND r.hour = k.value ->> 2 "
                     f"AND r.dataset_id = k.value ->> 3 {hist_join}",
                     (self._dump(chunk), tenant),
@@ -698,16 +698,19 @@ class SqlSession(Session):
     def _hour_rows(self, tenant: str, keys: list[RollupKey]) -> list[tuple[int, int, float | None]]:
         """(index of the key, ts, num) of the observed, non-deleted history rows in each hour, by time."""
         if self.dialect == "postgres":
+            # one index range per hour (LATERAL, OFFSET 0 keeps it from being flattened into a join that
+            # the planner would run as a scan of the whole history)
             return self.conn.execute(
-                "SELECT k.i, h.ts, h.num FROM jsonb_to_recordset(%b::jsonb) AS k(i int, e text, a text, hr bigint, "
-                "d text) JOIN attr_history h ON h.tenant = %s AND h.entity_id = k.e AND h.attr = k.a "
-                f"AND h.ts >= k.hr AND h.ts < k.hr + {HOUR_US} AND h.dataset_id = k.d "
-                "WHERE NOT h.deleted AND h.observed_at IS NOT NULL ORDER BY k.i, h.ts",
+                "SELECT k.i, x.ts, x.num FROM jsonb_to_recordset(%b::jsonb) AS k(i int, e text, a text, hr bigint, "
+                "d text) CROSS JOIN LATERAL (SELECT h.ts, h.num FROM attr_history h WHERE h.tenant = %s "
+                f"AND h.entity_id = k.e AND h.attr = k.a AND h.ts >= k.hr AND h.ts < k.hr + {HOUR_US} "
+                "AND h.dataset_id = k.d AND NOT h.deleted AND h.observed_at IS NOT NULL OFFSET 0) x "
+                "ORDER BY k.i, x.ts",
                 (self._dump([{"i": i, "e": e, "a": a, "hr": h, "d": d} for i, (e, a, h, d) in enumerate(keys)]),
                  tenant),
             ).fetchall()
         return self.conn.execute(
-            "SELECT k.key, h.ts, h.num FROM json_each(?) k JOIN attr_history h ON h.tenant = ? "
+            "SELECT k.key, h.ts, h.num FROM json_each(?) k CROSS JOIN attr_history h ON h.tenant = ? "
             "AND h.entity_id = k.value ->> 0 AND h.attr = k.value ->> 1 AND h.ts >= k.value ->> 2 "
             f"AND h.ts < (k.value ->> 2) + {HOUR_US} AND h.dataset_id = k.value ->> 3 "
             "WHERE h.deleted = 0 AND h.observed_at IS NOT NULL ORDER BY k.key, h.ts",
@@ -806,15 +809,15 @@ class SqlSession(Session):
         bounds = self._dump([[int(a), int(b)] for a, b in ranges])
         if self.dialect == "postgres":
             return self.conn.execute(
-                "SELECT h.ts, h.num FROM jsonb_to_recordset(%b::jsonb) AS r(a bigint, b bigint) JOIN attr_history h "
-                "ON h.tenant = %s AND h.entity_id = %s AND h.attr = %s AND h.ts >= r.a AND h.ts < r.b "
-                "WHERE h.dataset_id = %s AND NOT h.deleted AND h.observed_at IS NOT NULL AND h.num IS NOT NULL "
-                "ORDER BY h.ts",
+                "SELECT x.ts, x.num FROM jsonb_to_recordset(%b::jsonb) AS r(a bigint, b bigint) CROSS JOIN LATERAL "
+                "(SELECT h.ts, h.num FROM attr_history h WHERE h.tenant = %s AND h.entity_id = %s AND h.attr = %s "
+                "AND h.ts >= r.a AND h.ts < r.b AND h.dataset_id = %s AND NOT h.deleted "
+                "AND h.observed_at IS NOT NULL AND h.num IS NOT NULL OFFSET 0) x ORDER BY x.ts",
                 ("[" + ",".join(f'{{"a":{a},"b":{b}}}' for a, b in ranges) + "]", tenant, entity_id, attr,
                  dataset_id),
             ).fetchall()
         return self.conn.execute(
-            "SELECT h.ts, h.num FROM json_each(?) r JOIN attr_history h ON h.tenant = ? AND h.entity_id = ? "
+            "SELECT h.ts, h.num FROM json_each(?) r CROSS JOIN attr_history h ON h.tenant = ? AND h.entity_id = ? "
             "AND h.attr = ? AND h.ts >= r.value ->> 0 AND h.ts < r.value ->> 1 WHERE h.dataset_id = ? "
             "AND h.deleted = 0 AND h.observed_at IS NOT NULL AND h.num IS NOT NULL ORDER BY h.ts",
             (bounds, tenant, entity_id, attr, dataset_id),
