@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from calanque.usecases.waste.fill import EmptyingRule, detect_emptyings, fill_ratio, fill_series
+from calanque.usecases.waste.fill import EmptyingRule, detect_emptyings, detect_emptyings_us, fill_ratio, fill_series
 from calanque.usecases.waste.forecast import Forecast, forecast
 from calanque.usecases.waste.incidents import (
     IMPOSSIBLE_JUMP,
@@ -376,3 +376,23 @@ def test_tilt_and_moved() -> None:
     [moved] = moved_incidents(positions, ref)
     assert (moved.kind, moved.started_at, moved.ended_at) == (MOVED, T0 + 2 * H, None)
     assert "111 m" in moved.detail
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_array_emptying_detection_finds_the_events_of_the_reference_loop(seed: int) -> None:
+    """detect_emptyings_us (window maxima from a sparse table) gives exactly the events of detect_emptyings
+    (the plain loop) on irregular series with drops, equal maxima, repeated levels and gaps."""
+    rng = random.Random(seed)
+    t, fill, series = T0, 0.1, []
+    for _ in range(3_000):
+        t += timedelta(minutes=rng.choice([1, 5, 10, 30, 47, 180]))
+        roll = rng.random()
+        fill = rng.choice([0.05, 0.1, 0.15, 0.19]) if roll < 0.04 else min(1.0, round(fill + rng.choice([0, 0.01, 0.05]), 2))
+        series.append((t, fill))
+    for rule in (EmptyingRule(), EmptyingRule(min_drop=0.1, max_duration=timedelta(minutes=30), end_below=0.3)):
+        expected = [(e.at, e.fill_before, e.fill_after, e.before_at) for e in detect_emptyings(series, rule)]
+        assert expected, "the series must hold emptyings"
+        times = np.array([(p - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) for p, _ in series])
+        got = detect_emptyings_us(times, np.array([v for _, v in series]), rule)
+        assert [(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=a), b, c,
+                 datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=d)) for a, b, c, d in got] == expected

@@ -6,6 +6,7 @@ emptying) and their temporal history (fillingLevel, else distance through the mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,7 +18,9 @@ from pydantic import Field
 from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
-from calanque.store.base import HistoryQuery, Session
+from calanque.store.base import HistoryQuery, HourlyRollup, Session
+from calanque.store.rollup import HOUR_US
+from calanque.usecases.hourly import read_hybrid
 from calanque.usecases.common import CamelModel, from_us, load_entity, max_period_of, parse_window, store_of, term_iri, to_us
 from calanque.usecases.waste.containers import (
     Container,
@@ -30,7 +33,8 @@ from calanque.usecases.waste.containers import (
     relationship,
     timestamp,
 )
-from calanque.usecases.waste.forecast import DAY_S, Forecast, forecast_arrays
+from calanque.usecases.waste.fill import EmptyingRule, window_max, detect_emptyings_us
+from calanque.usecases.waste.forecast import DAY_S, Forecast, forecast_arrays, forecast_since
 from calanque.usecases.waste.incidents import (
     Incident,
     IncidentRules,
@@ -43,6 +47,7 @@ from calanque.usecases.waste.routing import PARIS, ContainerState, collection_pl
 from calanque.usecases.waste.settings import WasteSettings, parse_lon_lat
 
 DEFAULT_INCIDENT_WINDOW = timedelta(days=7)
+_FAR_US = 2**62  # an end after any stored time: "until the latest sample"
 # How far before a period the status holding at its start is looked for.
 STATUS_CARRY_IN = timedelta(days=31)
 
@@ -204,18 +209,28 @@ def _forecast_from_history(
     """Forecast a container from its history since its last emptying.
 
     With fewer than two sample times since then, the rate is the mean since the last emptying
-    (see :func:`_mean_rate`) when that is known.
+    (see :func:`_mean_rate`) when that is known. The emptyings are looked for in the hours whose
+    summaries allow one (:func:`_emptying_scan`); only the samples since the last one are read in full.
     """
     assert c.fill is not None and c.observed_at is not None
     start = _history_start(c, timedelta(days=settings.forecast_lookback_days))
-    times, values, source = fill_history(
-        session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=limit
-    )
-    if len(times) == 0:  # a fill without observed history (e.g. written without observedAt)
-        times = np.array([to_us(c.observed_at)], dtype=np.int64)
-        values = np.array([c.fill])
-        source = "entity"
-    fc = forecast_arrays(times, values, threshold)
+    scan = _emptying_scan(session, tenant, c, shape, to_us(start), distance_scale, limit)
+    if scan is None:  # more samples than the limit: the raw series, as far as the limit goes
+        times, values, source = fill_history(
+            session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=limit
+        )
+        samples = len(times)
+        fc = forecast_arrays(times, values, threshold) if samples else None
+    else:
+        samples, source, emptyings = scan
+        fc = None
+        if samples:
+            since = emptyings[-1][0] if emptyings else to_us(start)
+            times, values, _ = fill_history(session, tenant, c, shape, since, None, distance_scale=distance_scale)
+            fc = forecast_since(times, values, threshold, from_us(since) if emptyings else None)
+    if fc is None:  # a fill without observed history (e.g. written without observedAt)
+        fc = forecast_arrays(np.array([to_us(c.observed_at)], dtype=np.int64), np.array([c.fill]), threshold)
+        samples, source = 1, "entity"
     last_emptying = fc.last_emptying or (c.last_emptying if start == c.last_emptying else None)
     rate_source = "history"
     if fc.rate_per_day is None:
@@ -227,7 +242,48 @@ def _forecast_from_history(
         fc = Forecast(fc.current_fill, mean, predicted, last_emptying, fc.observed_at)
     elif last_emptying != fc.last_emptying:
         fc = Forecast(fc.current_fill, fc.rate_per_day, fc.predicted_full_at, last_emptying, fc.observed_at)
-    return HistoryForecast(fc, start, len(times), source, rate_source)
+    return HistoryForecast(fc, start, samples, source, rate_source)
+
+
+def _emptying_scan(
+    session: Session, tenant: str, c: Container, shape: Geometry | None, start_us: int, distance_scale: float,
+    limit: int | None, rule: EmptyingRule = EmptyingRule(),
+) -> tuple[int, str, list[tuple[int, float, float, int]]] | None:
+    """(samples since ``start_us``, their source, the emptyings among them) of a container's fill series,
+    None when there are more samples than ``limit``.
+
+    An emptying ends at a sample below ``rule.end_below`` lying ``rule.min_drop`` under a sample of the
+    ``rule.max_duration`` before it: an hour can hold one only if its lowest fill is below the first and
+    the highest fill of the hours reaching back that far exceeds it by the second. Those hours (with the
+    hours before them, and the first ones after ``start_us``) are read raw, the others as summaries; the
+    emptyings of the raw samples are then those of the whole series.
+    """
+    back = math.ceil(rule.max_duration / timedelta(hours=1))
+    first_full = -(-start_us // HOUR_US) * HOUR_US
+    sources = [("fillingLevel", lambda x: np.clip(x, 0.0, 1.0), False)]
+    if shape is not None:
+        sources.append(("distance", lambda x: np.clip(shape.fills(x * distance_scale), 0.0, 1.0), True))
+    for term, to_fill, decreasing in sources:
+
+        def usable(hours: HourlyRollup) -> np.ndarray:
+            low, high = to_fill(hours.mn), to_fill(hours.mx)
+            if decreasing:
+                low, high = high, low
+            reach = np.searchsorted(hours.hour, hours.hour - back * HOUR_US, side="left")
+            index = np.arange(len(hours))
+            candidate = (low < rule.end_below) & (window_max(high, reach, index + 1) - low >= rule.min_drop)
+            marks = np.zeros(len(hours) + 1, dtype=np.int64)
+            np.add.at(marks, reach[candidate], 1)
+            np.add.at(marks, index[candidate] + 1, -1)
+            return (np.cumsum(marks)[:-1] == 0) & (hours.hour >= first_full + back * HOUR_US)
+
+        series = read_hybrid(session, tenant, c.id, term_iri(term), start_us, _FAR_US, dataset_id="",
+                             usable=usable)
+        if limit is not None and series.samples > limit:
+            return None
+        if series.samples:
+            return series.samples, term, detect_emptyings_us(series.times, to_fill(series.values), rule)
+    return 0, "fillingLevel", []
 
 
 def _mean_rate(c: Container) -> float | None:
