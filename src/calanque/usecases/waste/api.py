@@ -48,6 +48,7 @@ from calanque.usecases.waste.settings import WasteSettings, parse_lon_lat
 
 DEFAULT_INCIDENT_WINDOW = timedelta(days=7)
 _FAR_US = 2**62  # an end after any stored time: "until the latest sample"
+_SHORT_HISTORY = 5_000  # samples a forecast reads whole; beyond, it reads the hourly summaries
 # How far before a period the status holding at its start is looked for.
 STATUS_CARRY_IN = timedelta(days=31)
 
@@ -214,20 +215,26 @@ def _forecast_from_history(
     """
     assert c.fill is not None and c.observed_at is not None
     start = _history_start(c, timedelta(days=settings.forecast_lookback_days))
-    scan = _emptying_scan(session, tenant, c, shape, to_us(start), distance_scale, limit)
-    if scan is None:  # more samples than the limit: the raw series, as far as the limit goes
-        times, values, source = fill_history(
-            session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=limit
-        )
-        samples = len(times)
-        fc = forecast_arrays(times, values, threshold) if samples else None
-    else:
-        samples, source, emptyings = scan
-        fc = None
-        if samples:
+    # A short history is read whole (one query); a long one through the hourly summaries.
+    short = _SHORT_HISTORY if limit is None else min(_SHORT_HISTORY, limit)
+    times, values, source = fill_history(
+        session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=short + 1
+    )
+    fc, samples = None, len(times)
+    if samples > short:
+        scan = _emptying_scan(session, tenant, c, shape, to_us(start), distance_scale, limit)
+        if scan is None:  # more samples than the server's limit: the series as far as the limit goes
+            times, values, source = fill_history(
+                session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=limit
+            )
+            samples = len(times)
+        else:
+            samples, source, emptyings = scan
             since = emptyings[-1][0] if emptyings else to_us(start)
             times, values, _ = fill_history(session, tenant, c, shape, since, None, distance_scale=distance_scale)
             fc = forecast_since(times, values, threshold, from_us(since) if emptyings else None)
+    if fc is None and samples:
+        fc = forecast_arrays(times, values, threshold)
     if fc is None:  # a fill without observed history (e.g. written without observedAt)
         fc = forecast_arrays(np.array([to_us(c.observed_at)], dtype=np.int64), np.array([c.fill]), threshold)
         samples, source = 1, "entity"
