@@ -212,6 +212,14 @@ class Session(abc.ABC):
         """
 
     @abc.abstractmethod
+    def read_series_of(
+        self, tenant: str, entity_ids: Sequence[str], attr: str, start_us: int | None, end_us: int | None, *,
+        dataset_id: str,
+    ) -> list[tuple[str, int, float]]:
+        """:meth:`read_series` of one attribute instance of many entities at once: (entity id, observedAt µs,
+        value) rows ordered by entity and time."""
+
+    @abc.abstractmethod
     def read_series_in(
         self, tenant: str, entity_id: str, attr: str, ranges: Sequence[tuple[int, int]], *, dataset_id: str,
     ) -> list[tuple[int, float]]:

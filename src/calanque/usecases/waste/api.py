@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import groupby
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -36,12 +37,13 @@ from calanque.usecases.waste.containers import (
 from calanque.usecases.waste.fill import EmptyingRule, window_max, detect_emptyings_us
 from calanque.usecases.waste.forecast import DAY_S, Forecast, forecast_arrays, forecast_since
 from calanque.usecases.waste.incidents import (
+    Arrays,
     Incident,
     IncidentRules,
-    impossible_jump_incidents,
-    overflow_incidents,
+    impossible_jump_incidents_us,
+    overflow_incidents_us,
     reported_status_incidents,
-    stuck_sensor_incidents,
+    stuck_sensor_incidents_us,
 )
 from calanque.usecases.waste.routing import PARIS, ContainerState, collection_plan
 from calanque.usecases.waste.settings import WasteSettings, parse_lon_lat
@@ -333,11 +335,6 @@ def _rules(settings: WasteSettings) -> IncidentRules:
     )
 
 
-def _as_datetimes(times: np.ndarray, values: np.ndarray) -> list[tuple[datetime, float]]:
-    """A store series as (aware UTC datetime, value) pairs."""
-    return [(from_us(int(t)), float(v)) for t, v in zip(times, values, strict=True)]
-
-
 def _statuses(
     session: Session, tenant: str, ids: Sequence[str], start: datetime, end: datetime,
 ) -> dict[str, list[tuple[datetime, str]]]:
@@ -362,16 +359,16 @@ def _statuses(
 
 
 def _incidents_of(
-    c: Container, fills: list[tuple[datetime, float]], readings: list[tuple[datetime, float]],
-    peers: list[list[tuple[datetime, float]]], statuses: list[tuple[datetime, str]], rules: IncidentRules,
+    c: Container, fills: Arrays, readings: Arrays, peers: list[Arrays], statuses: list[tuple[datetime, str]],
+    rules: IncidentRules,
 ) -> list[IncidentOut]:
-    """Every incident of one container from its series."""
+    """Every incident of one container from its series (epoch µs and values)."""
     found: list[Incident] = []
-    if fills:
-        found += overflow_incidents(fills, rules) + impossible_jump_incidents(fills, rules)
-    raw = readings or fills
-    if raw:
-        found += stuck_sensor_incidents(raw, peers, rules)
+    if fills[0].size:
+        found += overflow_incidents_us(*fills, rules) + impossible_jump_incidents_us(*fills, rules)
+    raw = readings if readings[0].size else fills
+    if raw[0].size:
+        found += stuck_sensor_incidents_us(*raw, peers, rules)
     found += reported_status_incidents(statuses)
     return [
         IncidentOut(id=c.id, kind=i.kind, started_at=i.started_at, ended_at=i.ended_at, detail=i.detail)
@@ -576,24 +573,29 @@ def _incidents_over(
     session: Session, tenant: str, pairs: list[tuple[dict, Container]], models: dict[str, Geometry | None],
     start: datetime, end: datetime, rules: IncidentRules,
 ) -> list[IncidentOut]:
-    """Incidents of the given containers in [start, end); containers of one isle serve as each other's peers."""
+    """Incidents of the given containers in [start, end); containers of one isle serve as each other's peers.
+
+    Each series is read for every container at once, and the detectors work on arrays.
+    """
     s_us, e_us = to_us(start), to_us(end)
-    fills: dict[str, list[tuple[datetime, float]]] = {}
-    readings: dict[str, list[tuple[datetime, float]]] = {}
+    # Only the series the entities have: raw distances (for stuck readings), and fills (stored, else derived).
+    distances = _series_of(session, tenant, [c.id for e, c in pairs if instance(e, "distance") is not None],
+                           "distance", s_us, e_us)
+    levels = _series_of(session, tenant, [c.id for e, c in pairs if instance(e, "fillingLevel") is not None],
+                        "fillingLevel", s_us, e_us)
+    fills: dict[str, Arrays] = {}
+    readings: dict[str, Arrays] = {}
     for entity, c in pairs:
-        # Only the series the entity has: raw distances (for stuck readings), and fills (stored, else derived).
-        raw = (session.read_series(tenant, c.id, term_iri("distance"), s_us, e_us, dataset_id="")
-               if instance(entity, "distance") is not None else [])
-        readings[c.id] = [(from_us(ts), float(d)) for ts, d in raw]
+        readings[c.id] = distances.get(c.id, _NO_SERIES)
         shape = models.get(c.model_id) if c.model_id else None
         if instance(entity, "fillingLevel") is not None:
-            t, v, _ = fill_history(session, tenant, c, None, s_us, e_us)
-            fills[c.id] = _as_datetimes(t, v)
-        elif raw and shape is not None:
-            scale = _distance_scale(entity)
-            fills[c.id] = [(t, shape.fill(d * scale)) for t, d in readings[c.id]]
+            t, v = levels.get(c.id, _NO_SERIES)
+            fills[c.id] = (t, np.clip(v, 0.0, 1.0))
+        elif readings[c.id][0].size and shape is not None:
+            t, d = readings[c.id]
+            fills[c.id] = (t, shape.fills(d * _distance_scale(entity)))
         else:
-            fills[c.id] = []
+            fills[c.id] = _NO_SERIES
     with_status = [c.id for entity, c in pairs if instance(entity, "status") is not None]
     statuses = _statuses(session, tenant, with_status, start, end)
     isles: dict[str, list[str]] = {}
@@ -602,6 +604,29 @@ def _incidents_over(
             isles.setdefault(c.isle_id, []).append(c.id)
     found: list[IncidentOut] = []
     for _, c in pairs:
-        peers = [readings[p] or fills[p] for p in isles.get(c.isle_id or "", []) if p != c.id]
+        peers = [readings[p] if readings[p][0].size else fills[p] for p in isles.get(c.isle_id or "", []) if p != c.id]
         found += _incidents_of(c, fills[c.id], readings[c.id], peers, statuses.get(c.id, []), rules)
     return sorted(found, key=lambda i: (i.started_at, i.id, i.kind))
+
+
+_NO_SERIES: Arrays = (np.empty(0, dtype=np.int64), np.empty(0))
+
+
+def _series_of(session: Session, tenant: str, ids: list[str], term: str, start_us: int, end_us: int
+               ) -> dict[str, Arrays]:
+    """The default-instance series of attribute ``term`` of several entities in [start, end), as arrays."""
+    if not ids:
+        return {}
+    rows = session.read_series_of(tenant, ids, term_iri(term), start_us, end_us, dataset_id="")
+    if not rows:
+        return {}
+    owners, stamps, values = zip(*rows, strict=True)
+    times = np.array(stamps, dtype=np.int64)
+    numbers = np.array(values, dtype=np.float64)
+    out: dict[str, Arrays] = {}
+    first = 0
+    for owner, group in groupby(owners):
+        count = sum(1 for _ in group)
+        out[owner] = (times[first : first + count], numbers[first : first + count])
+        first += count
+    return out
