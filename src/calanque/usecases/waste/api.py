@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import groupby
+from operator import itemgetter, ne
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -620,13 +620,13 @@ def _series_of(session: Session, tenant: str, ids: list[str], term: str, start_u
     rows = session.read_series_of(tenant, ids, term_iri(term), start_us, end_us, dataset_id="")
     if not rows:
         return {}
-    owners, stamps, values = zip(*rows, strict=True)
-    times = np.array(stamps, dtype=np.int64)
-    numbers = np.array(values, dtype=np.float64)
+    n = len(rows)
+    times = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)
+    numbers = np.fromiter(map(itemgetter(2), rows), dtype=np.float64, count=n)
+    owners = list(map(itemgetter(0), rows))
+    changes = np.fromiter(map(ne, owners[1:], owners[:-1]), dtype=bool, count=n - 1)
+    bounds = [0, *(np.flatnonzero(changes) + 1).tolist(), n]
     out: dict[str, Arrays] = {}
-    first = 0
-    for owner, group in groupby(owners):
-        count = sum(1 for _ in group)
-        out[owner] = (times[first : first + count], numbers[first : first + count])
-        first += count
+    for a, b in zip(bounds, bounds[1:]):
+        out[owners[a]] = (times[a:b], numbers[a:b])
     return out
