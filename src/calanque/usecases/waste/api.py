@@ -590,7 +590,7 @@ def _incidents_over(
         shape = models.get(c.model_id) if c.model_id else None
         if instance(entity, "fillingLevel") is not None:
             t, v = levels.get(c.id, _NO_SERIES)
-            fills[c.id] = (t, np.clip(v, 0.0, 1.0))
+            fills[c.id] = (t, np.minimum(np.maximum(v, 0.0), 1.0))
         elif readings[c.id][0].size and shape is not None:
             t, d = readings[c.id]
             fills[c.id] = (t, shape.fills(d * _distance_scale(entity)))

@@ -274,7 +274,7 @@ def overflow_incidents_us(times_us: np.ndarray, fills: np.ndarray, rules: Incide
     t, v = _sorted_arrays(times_us, fills)
     n = t.size
     incidents: list[Incident] = []
-    if n == 0:
+    if n == 0 or v.max() < min(1.0 - rules.overflow_epsilon, rules.high_fill):
         return incidents
     starts, ends = _run_bounds(v >= 1.0 - rules.overflow_epsilon)
     for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
@@ -301,7 +301,7 @@ def impossible_jump_incidents_us(times_us: np.ndarray, fills: np.ndarray, rules:
     """
     t, v = _sorted_arrays(times_us, fills)
     incidents: list[Incident] = []
-    if t.size < 2:
+    if t.size < 2 or v.max() - v.min() <= rules.jump_rise:  # no rise can exceed the range
         return incidents
     index = np.arange(t.size)
     lo = np.searchsorted(t, t - _us(rules.jump_within), side="left")
@@ -334,30 +334,30 @@ def _flat_runs(v: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]
     cuts = np.concatenate(([0], np.flatnonzero(np.abs(np.diff(v)) > 2 * tolerance) + 1))
     stops = np.concatenate((cuts[1:], [n]))
     span = np.maximum.reduceat(v, cuts) - np.minimum.reduceat(v, cuts)
-    firsts: list[int] = []
-    lasts: list[int] = []
-    for a, b, flat in zip(cuts.tolist(), stops.tolist(), (span <= tolerance).tolist(), strict=True):
-        if flat:
-            firsts.append(a)
-            lasts.append(b - 1)
-            continue
+    flat = span <= tolerance
+    firsts, lasts = [cuts[flat]], [stops[flat] - 1]
+    for a, b in zip(cuts[~flat].tolist(), stops[~flat].tolist(), strict=True):
         i = a
         while i < b:
             j = i
             while j + 1 < b and abs(v[j + 1] - v[i]) <= tolerance:
                 j += 1
-            firsts.append(i)
-            lasts.append(j)
+            firsts.append(np.array([i]))
+            lasts.append(np.array([j]))
             i = j + 1
-    return np.array(firsts, dtype=np.int64), np.array(lasts, dtype=np.int64)
+    first, last = np.concatenate(firsts), np.concatenate(lasts)
+    order = np.argsort(first, kind="stable")
+    return first[order], last[order]
 
 
 def stuck_sensor_incidents_us(times_us: np.ndarray, readings: np.ndarray, peers: Sequence[Arrays] = (),
                               rules: IncidentRules = IncidentRules()) -> list[Incident]:
     """:func:`stuck_sensor_incidents` over arrays (peers too): the same incidents."""
     t, v = _sorted_arrays(times_us, readings)
-    peer_arrays = [_sorted_arrays(*p) for p in peers]
     incidents: list[Incident] = []
+    if t.size < 2 or int(t[-1]) - int(t[0]) <= _us(rules.stuck_for):
+        return incidents
+    peer_arrays = [_sorted_arrays(*p) for p in peers]
     firsts, lasts = _flat_runs(v, rules.stuck_tolerance)
     long = (t[lasts] - t[firsts]) > _us(rules.stuck_for) if firsts.size else np.zeros(0, dtype=bool)
     for i, j in zip(firsts[long].tolist(), lasts[long].tolist(), strict=True):
