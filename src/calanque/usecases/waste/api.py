@@ -7,7 +7,7 @@ emptying) and their temporal history (fillingLevel, else distance through the mo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import itemgetter, ne
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -34,7 +34,7 @@ from calanque.usecases.waste.containers import (
     relationship,
     timestamp,
 )
-from calanque.usecases.waste.fill import EmptyingRule, window_max, detect_emptyings_us
+from calanque.usecases.waste.fill import EmptyingRule, detect_emptyings_us, window_max
 from calanque.usecases.waste.forecast import DAY_S, Forecast, forecast_arrays, forecast_since
 from calanque.usecases.waste.incidents import (
     Arrays,
@@ -549,13 +549,27 @@ def build_router(settings: WasteSettings) -> APIRouter:
         with store_of(request).session() as session:
             models = load_models(session, tenant)
             c = container(entity, models)
-            pairs = [(entity, c)]
-            if c.isle_id is not None:
-                pairs += [
-                    (e, other) for e in entities_of_type(session, tenant, "WasteContainer")
-                    if e["id"] != c.id and (other := container(e, models)).isle_id == c.isle_id
-                ]
-            found = [i for i in _incidents_over(session, tenant, pairs, models, start, end, rules) if i.id == c.id]
+            screen = _screen(session, tenant, entity, c, models, start, end, rules)
+            if screen.full:
+                pairs = [(entity, c)]
+                if c.isle_id is not None:
+                    pairs += [
+                        (e, other) for e in entities_of_type(session, tenant, "WasteContainer")
+                        if e["id"] != c.id and (other := container(e, models)).isle_id == c.isle_id
+                    ]
+                found = [i for i in _incidents_over(session, tenant, pairs, models, start, end, rules)
+                         if i.id == c.id]
+            else:  # reported statuses, and jumps where the screen found they may be
+                found = _incidents_over(session, tenant, [(entity, c)], models, start, end, rules, series=False)
+                if screen.jump_ranges and screen.to_fill is not None:
+                    rows = session.read_series_in(tenant, c.id, term_iri(screen.term), list(screen.jump_ranges),
+                                                  dataset_id="")
+                    times = np.array([r[0] for r in rows], dtype=np.int64)
+                    fills = screen.to_fill(np.array([r[1] for r in rows], dtype=np.float64))
+                    found = sorted(found + [
+                        IncidentOut(id=c.id, kind=i.kind, started_at=i.started_at, ended_at=i.ended_at, detail=i.detail)
+                        for i in impossible_jump_incidents_us(times, fills, rules)
+                    ], key=lambda i: (i.started_at, i.id, i.kind))
         return IncidentsOut(from_=start, to=end, containers=1, incidents=found)
 
     return router
@@ -571,17 +585,19 @@ def _model_of(session: Session, tenant: str, entity: dict) -> dict[str, Geometry
 
 def _incidents_over(
     session: Session, tenant: str, pairs: list[tuple[dict, Container]], models: dict[str, Geometry | None],
-    start: datetime, end: datetime, rules: IncidentRules,
+    start: datetime, end: datetime, rules: IncidentRules, *, series: bool = True,
 ) -> list[IncidentOut]:
     """Incidents of the given containers in [start, end); containers of one isle serve as each other's peers.
 
-    Each series is read for every container at once, and the detectors work on arrays.
+    Each series is read for every container at once, and the detectors work on arrays (``series=False``:
+    the reported statuses only, the series being known to hold no incident).
     """
     s_us, e_us = to_us(start), to_us(end)
     # Only the series the entities have: raw distances (for stuck readings), and fills (stored, else derived).
-    distances = _series_of(session, tenant, [c.id for e, c in pairs if instance(e, "distance") is not None],
+    wanted = pairs if series else []
+    distances = _series_of(session, tenant, [c.id for e, c in wanted if instance(e, "distance") is not None],
                            "distance", s_us, e_us)
-    levels = _series_of(session, tenant, [c.id for e, c in pairs if instance(e, "fillingLevel") is not None],
+    levels = _series_of(session, tenant, [c.id for e, c in wanted if instance(e, "fillingLevel") is not None],
                         "fillingLevel", s_us, e_us)
     fills: dict[str, Arrays] = {}
     readings: dict[str, Arrays] = {}
@@ -610,6 +626,99 @@ def _incidents_over(
 
 
 _NO_SERIES: Arrays = (np.empty(0, dtype=np.int64), np.empty(0))
+
+
+@dataclass(frozen=True)
+class _Screen:
+    """What a container's hourly summaries tell of its incidents: whether its series must be read in full
+    (an overflow, a prolonged high fill or a stuck reading may be there), else the only stretches of its
+    fill series (``term`` read through ``to_fill``) where an impossible jump may be."""
+
+    full: bool
+    term: str = "fillingLevel"
+    to_fill: Callable[[np.ndarray], np.ndarray] | None = None
+    jump_ranges: tuple[tuple[int, int], ...] = ()
+
+
+def _screen(session: Session, tenant: str, entity: dict, c: Container, models: dict[str, Geometry | None],
+            start: datetime, end: datetime, rules: IncidentRules) -> _Screen:
+    """Screen a container's series for incidents in [start, end) from the lowest and highest value of each
+    hour (the store's hourly summaries, and the raw samples of the partial hours).
+
+    An overflow or a high fill needs an hour reaching the lower of the two fills; a stuck reading, a run of
+    hours each within twice the tolerance (the run's own samples) between two hours further apart than the
+    stuck duration. A jump needs an hour rising above the lowest fill of the hours its window reaches back
+    to by more than the allowed rise: only those hours and the ones before them are read, and the jumps
+    found there are those of the whole series (every window lies in them).
+    """
+    s_us, e_us = to_us(start), to_us(end)
+    shape = models.get(c.model_id) if c.model_id else None
+    readings = None
+    if instance(entity, "distance") is not None:
+        readings = _hour_ranges(session, tenant, c.id, "distance", s_us, e_us, lambda x: x, False)
+    term, to_fill = "fillingLevel", None
+    fills = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+    if instance(entity, "fillingLevel") is not None:
+        to_fill = lambda x: np.minimum(np.maximum(x, 0.0), 1.0)  # noqa: E731
+        fills = _hour_ranges(session, tenant, c.id, term, s_us, e_us, to_fill, False)
+    elif readings is not None and readings[0].size and shape is not None:
+        scale = _distance_scale(entity)
+        term, to_fill = "distance", lambda x: shape.fills(x * scale)
+        fills = _hour_ranges(session, tenant, c.id, term, s_us, e_us, to_fill, True)
+    stuck_on = readings if readings is not None and readings[0].size else fills
+    hour, low, high = stuck_on
+    if hour.size:
+        flat = high - low <= 2 * rules.stuck_tolerance
+        bumps = np.flatnonzero(~flat)  # a run can reach from an hour up to the first uneven hour after it
+        after = np.searchsorted(bumps, np.arange(hour.size), side="right")
+        reach = (np.where(after < bumps.size, bumps[np.minimum(after, bumps.size - 1)], hour.size - 1)
+                 if bumps.size else np.full(hour.size, hour.size - 1))
+        if ((hour[reach] + HOUR_US - hour) > rules.stuck_for // timedelta(microseconds=1)).any():
+            return _Screen(full=True)
+    hour, low, high = fills
+    if not hour.size:
+        return _Screen(full=False)
+    if float(high.max()) >= min(1.0 - rules.overflow_epsilon, rules.high_fill):
+        return _Screen(full=True)
+    back = math.ceil(rules.jump_within / timedelta(hours=1))
+    reach = np.searchsorted(hour, hour - back * HOUR_US, side="left")
+    index = np.arange(hour.size)
+    rising = np.flatnonzero(high + window_max(-low, reach, index + 1) > rules.jump_rise)
+    marks = np.zeros(hour.size + 1, dtype=np.int64)
+    np.add.at(marks, reach[rising], 1)
+    np.add.at(marks, rising + 1, -1)
+    ranges: list[tuple[int, int]] = []
+    for h in hour[np.cumsum(marks)[:-1] > 0].tolist():
+        a, b = max(h, s_us), min(h + HOUR_US, e_us)
+        if ranges and ranges[-1][1] == a:
+            ranges[-1] = (ranges[-1][0], b)
+        else:
+            ranges.append((a, b))
+    return _Screen(full=False, term=term, to_fill=to_fill, jump_ranges=tuple(ranges))
+
+
+def _hour_ranges(session: Session, tenant: str, entity_id: str, term: str, start_us: int, end_us: int,
+                 to_value: Callable[[np.ndarray], np.ndarray], decreasing: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hour, lowest, highest value) of every hour of [start, end) holding samples of ``term``, after
+    ``to_value`` (monotonic; ``decreasing`` when it reverses the order), from the hourly summaries and the
+    raw samples of the partial hours."""
+    series = read_hybrid(session, tenant, entity_id, term_iri(term), start_us, end_us, dataset_id="")
+    h = series.hours
+    low, high = to_value(h.mn), to_value(h.mx)
+    if decreasing:
+        low, high = high, low
+    hours, lows, highs = [h.hour], [low], [high]
+    if series.times.size:
+        values = to_value(series.values)
+        own = series.times - series.times % HOUR_US
+        starts = np.flatnonzero(np.concatenate(([True], own[1:] != own[:-1])))
+        hours.append(own[starts])
+        lows.append(np.minimum.reduceat(values, starts))
+        highs.append(np.maximum.reduceat(values, starts))
+    hour = np.concatenate(hours)
+    order = np.argsort(hour, kind="stable")
+    return hour[order], np.concatenate(lows)[order], np.concatenate(highs)[order]
 
 
 def _series_of(session: Session, tenant: str, ids: list[str], term: str, start_us: int, end_us: int
