@@ -300,3 +300,21 @@ def test_last_n_of_named_attributes(store: Any) -> None:
                            and r.observed_at < ts(us(end))), key=lambda r: r.observed_at)  # type: ignore[arg-type, return-value]
             expected += [r.instance_id for r in mine[-3:]]
     assert [r.instance_id for r in got] == expected
+
+
+def test_concurrent_writers_of_the_same_hours(store: Any) -> None:
+    """Two transactions at a time appending interleaved samples of the same hours (two ingest workers):
+    each merges into what the other committed (PostgreSQL row locks, in key order), and the rollup equals
+    the reference."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = random_rows(random.Random(31), 200)
+    streams = [sorted(rows[k::2], key=lambda r: r.created_at) for k in range(2)]
+
+    def run(stream: list[HistoryRow]) -> None:
+        write(store, stream, batches=40)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for done in [pool.submit(run, s) for s in streams]:
+            done.result()
+    assert_rollup(store, rows)

@@ -6,6 +6,7 @@ Statements are written with ``?`` placeholders and translated to ``%s`` for Post
 from __future__ import annotations
 
 import math
+from hashlib import blake2b
 from itertools import groupby
 from operator import itemgetter
 from collections.abc import Callable, Iterator, Iterable, Sequence
@@ -562,6 +563,7 @@ class SqlSession(Session):
         Stored hours are read locked (PostgreSQL, in key order, so concurrent writers queue instead of
         deadlocking); an hour another transaction created meanwhile is merged once it has committed.
         """
+        self._lock_rollup_of(tenant, {key[0] for key in fresh})
         pending = fresh
         while pending:
             existing = self._load_rollup(tenant, sorted(pending), lock=True)
@@ -577,6 +579,20 @@ class SqlSession(Session):
             raced = self._store_rollup(tenant, writes, set(existing))
             self._refresh_rollup(tenant, stale)
             pending = {key: pending[key] for key in raced}
+
+    def _lock_rollup_of(self, tenant: str, entity_ids: set[str]) -> None:
+        """Serialise the rollup maintenance of these entities between transactions (PostgreSQL).
+
+        One transaction-level advisory lock per entity, all taken in one statement in a fixed order:
+        without it, two writers of the same hours (two ingest workers) lock existing rows and insert new
+        ones in an order the other may have taken the other way, and deadlock.
+        """
+        if self.dialect != "postgres" or not entity_ids:
+            return
+        keys = sorted({int.from_bytes(blake2b(f"{tenant}\x00{e}".encode(), digest_size=8).digest(), "big", signed=True)
+                       for e in entity_ids})
+        self.conn.execute("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(%b::bigint[]) AS k "
+                          "ORDER BY 1) AS s", (keys,))
 
     def _load_rollup(self, tenant: str, keys: list[RollupKey], *, lock: bool = False
                      ) -> dict[RollupKey, HourSummary]:
@@ -667,6 +683,7 @@ class SqlSession(Session):
     def _refresh_rollup(self, tenant: str, keys: Iterable[RollupKey]) -> None:
         """Summarise hours (entity id, attribute, hour, datasetId) again from the history rows left in them."""
         pending = sorted(set(keys))
+        self._lock_rollup_of(tenant, {key[0] for key in pending})
         while pending:
             existing = self._load_rollup(tenant, pending, lock=True)
             counts: dict[RollupKey, int] = {}
