@@ -128,9 +128,12 @@ def stored(store: Any) -> dict[tuple[str, str, int, str], dict[str, Any]]:
     out = {}
     for row in rows:
         values = dict(zip(COLUMNS, row[4:]))
-        if values["hist"] is not None:
+        if values["hist"] is not None:  # entries (value, µs); a value may repeat: durations add up
             pairs = np.frombuffer(bytes(values["hist"]), dtype=HIST_DTYPE)
-            values["hist"] = dict(zip(pairs["v"].tolist(), pairs["d"].tolist()))
+            hist: dict[float, int] = defaultdict(int)
+            for value, spent in zip(pairs["v"].tolist(), pairs["d"].tolist()):
+                hist[value] += spent
+            values["hist"] = dict(hist)
         out[tuple(row[:4])] = values
     return out
 

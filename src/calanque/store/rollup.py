@@ -15,20 +15,24 @@ in time order ``(t_1, v_1) … (t_n, v_n)``, it holds:
   - ``inc``, the increase of a cumulative counter: ``v_i − v_{i−1}`` when it grows, else ``v_i``
     (a decrease is a reset to zero), as :func:`calanque.usecases.lighting.energy.energy_from_counter_values`,
   - ``trap``, the trapezoid integral ``Σ (v_{i−1} + v_i) / 2 · (t_i − t_{i−1})`` in value·seconds,
-  - ``hist``, the duration-weighted distribution of the values: for each distinct ``v_i`` the sum
-    of the steps ending at it (µs), so the time a sample stamped at the end of its interval
-    stands for (noise levels); ``None`` when the hour holds more than :data:`HIST_MAX` distinct
-    values (the readers then read that hour's raw samples).
+  - ``hist``, the duration-weighted distribution of the values: (value, µs) entries giving for each
+    ``v_i`` the steps ending at it, so the time a sample stamped at the end of its interval stands
+    for (noise levels). A value may appear in several entries (their durations add up): merging
+    two summaries then only appends bytes, and entries are combined by value when they grow
+    beyond :data:`HIST_MAX`; ``None`` when the hour holds more distinct values than that (the
+    readers then read that hour's raw samples).
 
 Two summaries of one hour whose samples do not interleave merge exactly (an append or a
-prepend: the step between them is added); interleaved ones (late data inside the hour) cannot,
-and the hour is summarised again from its raw rows. Sums equal the raw-row ones up to
+prepend: the step between them is added, in SQL, :meth:`calanque.store.sql.SqlSession._add_to_rollup`);
+interleaved ones (late data inside the hour) cannot, and the hour is summarised again from its
+raw rows (:func:`summarize`). Sums equal the raw-row ones up to
 floating-point summation order; counts, times, first/last values, min, max and the histogram's
 durations are exact.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +65,7 @@ class HourSummary:
     dmax: int | None = None
     inc: float = 0.0
     trap: float = 0.0
-    hist: dict[float, int] | None = None
+    hist: bytes | None = b""
 
     def row(self) -> tuple[Any, ...]:
         """The stored columns, in :data:`COLUMNS` order."""
@@ -73,24 +77,34 @@ class HourSummary:
         """A summary from its stored columns (:data:`COLUMNS` order) and its stored histogram."""
         (n_rows, n_num, s, sq, mn, mx, t0, v0, t1, v1, dmin, dmax, inc, trap) = row
         return cls(int(n_rows), int(n_num), s, sq, mn, mx, t0, v0, t1, v1, dmin, dmax, float(inc or 0.0),
-                   float(trap or 0.0), decode_hist(hist) if n_num else None)
+                   float(trap or 0.0), b"" if not n_num else None if hist is None else bytes(hist))
 
 
-def encode_hist(hist: dict[float, int] | None) -> bytes | None:
-    """The histogram as stored: (value float64, duration int64) pairs sorted by value, little-endian."""
-    if hist is None:
+_ENTRY = struct.Struct("<dq")
+HIST_ENTRY_BYTES = _ENTRY.size
+
+
+def encode_hist(hist: dict[float, int]) -> bytes | None:
+    """A histogram {value: µs} as stored, (value float64, duration int64) little-endian entries; None when it
+    holds more than :data:`HIST_MAX` values."""
+    if len(hist) > HIST_MAX:
         return None
-    if not hist:
-        return b""
-    return np.array(sorted(hist.items()), dtype=HIST_DTYPE).tobytes()
+    return b"".join(_ENTRY.pack(v, d) for v, d in hist.items())
+
+
+def hist_entry(value: float, step: int) -> bytes:
+    """One histogram entry: ``step`` µs ending at ``value``."""
+    return _ENTRY.pack(value, step)
 
 
 def decode_hist(raw: bytes | memoryview | None) -> dict[float, int] | None:
-    """The histogram from its stored bytes (None stays None: not kept)."""
+    """The histogram {value: µs} of stored entries (durations of a repeated value added; None stays None)."""
     if raw is None:
         return None
-    pairs = np.frombuffer(bytes(raw), dtype=HIST_DTYPE)
-    return dict(zip(pairs["v"].tolist(), pairs["d"].tolist(), strict=True))
+    out: dict[float, int] = {}
+    for value, duration in _ENTRY.iter_unpack(bytes(raw)):
+        out[value] = out.get(value, 0) + duration
+    return out
 
 
 def _increase(before: float, after: float) -> float:
@@ -103,6 +117,10 @@ def summarize(points: list[tuple[int, float]], n_rows: int) -> HourSummary:
     """The summary of one hour from its numeric samples sorted by time, and its count of rows."""
     out = HourSummary(n_rows)
     if not points:
+        return out
+    if len(points) == 1:  # the common case of live ingestion: one new sample of an hour
+        t, v = points[0]
+        out.n_num, out.s, out.sq, out.mn, out.mx, out.t0, out.v0, out.t1, out.v1 = 1, v, v * v, v, v, t, v, t, v
         return out
     times = [t for t, _ in points]
     values = [v for _, v in points]
@@ -122,43 +140,5 @@ def summarize(points: list[tuple[int, float]], n_rows: int) -> HourSummary:
         trap += (va + vb) / 2 * (step / 1e6)
         hist[vb] = hist.get(vb, 0) + step
     out.dmin, out.dmax, out.inc, out.trap = dmin, dmax, inc, trap
-    out.hist = hist if len(hist) <= HIST_MAX else None
+    out.hist = encode_hist(hist)
     return out
-
-
-def merge(old: HourSummary, new: HourSummary) -> HourSummary | None:
-    """Two summaries of one hour as one, when the samples of one all come after the other's; else None."""
-    if not new.n_num or not old.n_num:
-        numbers = old if old.n_num else new
-        return HourSummary(old.n_rows + new.n_rows, numbers.n_num, numbers.s, numbers.sq, numbers.mn, numbers.mx,
-                           numbers.t0, numbers.v0, numbers.t1, numbers.v1, numbers.dmin, numbers.dmax, numbers.inc,
-                           numbers.trap, numbers.hist)
-    assert old.t0 is not None and old.t1 is not None and new.t0 is not None and new.t1 is not None
-    if new.t0 > old.t1:
-        first, second = old, new
-    elif new.t1 < old.t0:
-        first, second = new, old
-    else:
-        return None
-    assert first.t1 is not None and second.t0 is not None
-    va, vb, step = first.v1, second.v0, second.t0 - first.t1
-    assert va is not None and vb is not None
-    steps = [d for d in (first.dmin, second.dmin, step) if d is not None]
-    highs = [d for d in (first.dmax, second.dmax, step) if d is not None]
-    hist = None
-    if first.hist is not None and second.hist is not None:
-        hist = dict(first.hist)
-        for value, duration in second.hist.items():
-            hist[value] = hist.get(value, 0) + duration
-        hist[vb] = hist.get(vb, 0) + step
-        if len(hist) > HIST_MAX:
-            hist = None
-    return HourSummary(
-        n_rows=first.n_rows + second.n_rows, n_num=first.n_num + second.n_num,
-        s=first.s + second.s, sq=first.sq + second.sq,  # type: ignore[operator]
-        mn=min(first.mn, second.mn), mx=max(first.mx, second.mx),  # type: ignore[type-var]
-        t0=first.t0, v0=first.v0, t1=second.t1, v1=second.v1, dmin=min(steps), dmax=max(highs),
-        inc=first.inc + _increase(va, vb) + second.inc,
-        trap=first.trap + (va + vb) / 2 * (step / 1e6) + second.trap,
-        hist=hist,
-    )

@@ -28,7 +28,16 @@ from calanque.store.base import (
     SqlPredicate,
 )
 from calanque.store.rollup import COLUMNS as ROLLUP_COLUMNS
-from calanque.store.rollup import HOUR_US, HourSummary, encode_hist, merge, summarize
+from calanque.store.rollup import (
+    HIST_ENTRY_BYTES,
+    HIST_MAX,
+    HOUR_US,
+    HourSummary,
+    decode_hist,
+    encode_hist,
+    hist_entry,
+    summarize,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
@@ -554,31 +563,133 @@ class SqlSession(Session):
             samples = points.get(key, [])
             samples.sort()
             fresh[key] = summarize(samples, n_rows)
-        self._merge_rollup(tenant, fresh)
-
-    def _merge_rollup(self, tenant: str, fresh: dict[RollupKey, HourSummary]) -> None:
-        """Merge the summaries of new rows into the stored hours: appended or prepended hours merge
-        exactly; hours whose samples interleave with the new ones are summarised again from their rows.
-
-        Stored hours are read locked (PostgreSQL, in key order, so concurrent writers queue instead of
-        deadlocking); an hour another transaction created meanwhile is merged once it has committed.
-        """
         self._lock_rollup_of(tenant, {key[0] for key in fresh})
-        pending = fresh
-        while pending:
-            existing = self._load_rollup(tenant, sorted(pending), lock=True)
-            writes: dict[RollupKey, HourSummary] = {}
-            stale: list[RollupKey] = []
-            for key, summary in pending.items():
-                old = existing.get(key)
-                merged = summary if old is None else merge(old, summary)
-                if merged is None:
-                    stale.append(key)
-                else:
-                    writes[key] = merged
-            raced = self._store_rollup(tenant, writes, set(existing))
-            self._refresh_rollup(tenant, stale)
-            pending = {key: pending[key] for key in raced}
+        stale, joins = self._merge_rollup(tenant, fresh)
+        self._append_hists(tenant, {key: (summary.hist or b"") + (hist_entry(*joins[key]) if key in joins else b"")
+                                    for key, summary in fresh.items() if key not in stale})
+        self._refresh_rollup(tenant, stale)
+
+    # The merge of new summaries into stored hours, one statement (ON CONFLICT DO UPDATE, with o the stored
+    # row and x the new one): counts and sums add, bounds widen; when the new samples all come after the
+    # stored ones (or all before), the first/last sample move and the step between the two summaries (its
+    # length jd, the value it ends at jv, the value before it ja) enters the step bounds, the counter increase
+    # and the trapezoid integral; when they interleave (late data inside the hour), the row is marked stale
+    # and summarised again from its raw rows.
+    _MERGE = {
+        "n_rows": "o.n_rows + x.n_rows",
+        "n_num": "o.n_num + x.n_num",
+        "s": "CASE WHEN x.n_num = 0 THEN o.s WHEN o.n_num = 0 THEN x.s ELSE o.s + x.s END",
+        "sq": "CASE WHEN x.n_num = 0 THEN o.sq WHEN o.n_num = 0 THEN x.sq ELSE o.sq + x.sq END",
+        "mn": "CASE WHEN x.n_num = 0 THEN o.mn WHEN o.n_num = 0 THEN x.mn ELSE {least}(o.mn, x.mn) END",
+        "mx": "CASE WHEN x.n_num = 0 THEN o.mx WHEN o.n_num = 0 THEN x.mx ELSE {greatest}(o.mx, x.mx) END",
+        "t0": "CASE WHEN x.n_num = 0 THEN o.t0 WHEN o.n_num = 0 OR x.t0 < o.t0 THEN x.t0 ELSE o.t0 END",
+        "v0": "CASE WHEN x.n_num = 0 THEN o.v0 WHEN o.n_num = 0 OR x.t0 < o.t0 THEN x.v0 ELSE o.v0 END",
+        "t1": "CASE WHEN x.n_num = 0 THEN o.t1 WHEN o.n_num = 0 OR x.t1 > o.t1 THEN x.t1 ELSE o.t1 END",
+        "v1": "CASE WHEN x.n_num = 0 THEN o.v1 WHEN o.n_num = 0 OR x.t1 > o.t1 THEN x.v1 ELSE o.v1 END",
+        "dmin": "CASE WHEN x.n_num = 0 THEN o.dmin WHEN o.n_num = 0 THEN x.dmin "
+                "ELSE {least}(COALESCE(o.dmin, {jd}), COALESCE(x.dmin, {jd}), {jd}) END",
+        "dmax": "CASE WHEN x.n_num = 0 THEN o.dmax WHEN o.n_num = 0 THEN x.dmax "
+                "ELSE {greatest}(COALESCE(o.dmax, {jd}), COALESCE(x.dmax, {jd}), {jd}) END",
+        "inc": "CASE WHEN x.n_num = 0 THEN o.inc WHEN o.n_num = 0 THEN x.inc "
+               "ELSE COALESCE(o.inc + x.inc + CASE WHEN {jv} >= {ja} THEN {jv} - {ja} ELSE {jv} END, 0) END",
+        "trap": "CASE WHEN x.n_num = 0 THEN o.trap WHEN o.n_num = 0 THEN x.trap "
+                "ELSE COALESCE(o.trap + x.trap + ({ja} + {jv}) / 2 * (CAST({jd} AS DOUBLE PRECISION) / 1000000.0), 0) END",
+        "jv": "{jv}",
+        "jd": "{jd}",
+        "stale": "CASE WHEN o.n_num > 0 AND x.n_num > 0 AND NOT (x.t0 > o.t1 OR x.t1 < o.t0) THEN 1 ELSE 0 END",
+    }
+    _JOIN = {
+        "jd": "(CASE WHEN o.n_num > 0 AND x.n_num > 0 AND x.t0 > o.t1 THEN x.t0 - o.t1 "
+              "WHEN o.n_num > 0 AND x.n_num > 0 AND x.t1 < o.t0 THEN o.t0 - x.t1 END)",
+        "jv": "(CASE WHEN o.n_num > 0 AND x.n_num > 0 AND x.t0 > o.t1 THEN x.v0 "
+              "WHEN o.n_num > 0 AND x.n_num > 0 AND x.t1 < o.t0 THEN o.v0 END)",
+        "ja": "(CASE WHEN o.n_num > 0 AND x.n_num > 0 AND x.t0 > o.t1 THEN o.v1 "
+              "WHEN o.n_num > 0 AND x.n_num > 0 AND x.t1 < o.t0 THEN x.v1 END)",
+    }
+
+    def _merge_sql(self) -> str:
+        """The SET clause of the merge, for this dialect (o → the stored row, x → the new one)."""
+        names = {"least": "min" if self.dialect == "sqlite" else "LEAST",
+                 "greatest": "max" if self.dialect == "sqlite" else "GREATEST"}
+        joins = {k: v.format(**names) for k, v in self._JOIN.items()}
+        sets = []
+        for column, expr in self._MERGE.items():
+            expr = expr.format(**names, **joins)
+            expr = expr.replace("o.", "attr_rollup.").replace("x.", "excluded.")
+            sets.append(f"{column} = {expr}")
+        return ", ".join(sets)
+
+    def _merge_rollup(self, tenant: str, fresh: dict[RollupKey, HourSummary]
+                      ) -> tuple[list[RollupKey], dict[RollupKey, tuple[float, int]]]:
+        """Merge the summaries of new rows into the stored hours (inserting the hours not stored yet); return
+        the hours to summarise again from their rows and, for the others that had samples already, the step
+        joining the two summaries (value it ends at, length µs), which their histograms gain."""
+        keys = sorted(fresh)
+        names = ", ".join(ROLLUP_COLUMNS)
+        conflict = f"ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET {self._merge_sql()}"
+        returning = " RETURNING entity_id, attr, hour, dataset_id, stale, jv, jd"
+        stale: list[RollupKey] = []
+        joins: dict[RollupKey, tuple[float, int]] = {}
+        results: list[Sequence[Any]] = []
+        if self.dialect == "postgres":
+            typed = ", ".join(f"{c} {t}" for c, t in zip(ROLLUP_COLUMNS, _PG_ROLLUP_TYPES, strict=True))
+            payload = self._dump([{"e": k[0], "a": k[1], "h": k[2], "d": k[3],
+                                   **dict(zip(ROLLUP_COLUMNS, fresh[k].row(), strict=True))} for k in keys])
+            results = self.conn.execute(
+                f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) SELECT %s, v.e, v.a, v.h, v.d, "
+                f"{', '.join('v.' + c for c in ROLLUP_COLUMNS)} FROM jsonb_to_recordset(%b::jsonb) AS v(e text, "
+                f"a text, h bigint, d text, {typed}) ORDER BY v.e, v.a, v.h, v.d {conflict}{returning}",
+                (tenant, payload)).fetchall()
+        else:
+            width = 5 + len(ROLLUP_COLUMNS)
+            for first in range(0, len(keys), 30_000 // width):
+                chunk = keys[first : first + 30_000 // width]
+                marks = ", ".join([f"({', '.join('?' * width)})"] * len(chunk))
+                params = [x for k in chunk for x in (tenant, *k, *fresh[k].row())]
+                results += self.conn.execute(
+                    f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) VALUES {marks} {conflict}{returning}",
+                    params).fetchall()
+        for entity_id, attr, hour, dataset_id, is_stale, jv, jd in results:
+            key = (entity_id, attr, int(hour), dataset_id)
+            if is_stale:
+                stale.append(key)
+            elif jd is not None:
+                joins[key] = (float(jv), int(jd))
+        return stale, joins
+
+    def _append_hists(self, tenant: str, added: dict[RollupKey, bytes]) -> None:
+        """Append entries to the hours' histograms (a hist not kept stays so); combine by value the ones that
+        outgrow HIST_MAX entries (None when they hold more distinct values than that)."""
+        if not added:
+            return
+        keys = sorted(added)
+        concat = ("CASE WHEN attr_rollup_hist.hist IS NULL OR excluded.hist IS NULL THEN NULL "
+                  + ("ELSE attr_rollup_hist.hist || excluded.hist END" if self.dialect == "postgres"
+                     else "ELSE CAST(attr_rollup_hist.hist || excluded.hist AS BLOB) END"))
+        tail = (f"ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET hist = {concat} "
+                f"RETURNING entity_id, attr, hour, dataset_id, {'octet_length' if self.dialect == 'postgres' else 'length'}(hist)")
+        if self.dialect == "postgres":
+            sizes = self.conn.execute(
+                f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) SELECT %s, v.e, v.a, v.h, v.d, v.x "
+                "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::bytea[]) AS v(e, a, h, d, x) "
+                + tail, (tenant, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                         [k[3] for k in keys], [added[k] for k in keys])).fetchall()
+        else:
+            sizes = []
+            for first in range(0, len(keys), 5_000):
+                chunk = keys[first : first + 5_000]
+                sizes += self.conn.execute(
+                    f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) VALUES "
+                    f"{', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))} " + tail,
+                    [x for k in chunk for x in (tenant, *k, added[k])]).fetchall()
+        grown = [(e, a, int(h), d) for e, a, h, d, size in sizes if size is not None and size > HIST_MAX * HIST_ENTRY_BYTES]
+        for key in grown:
+            raw = self._exec(f"SELECT hist FROM attr_rollup_hist WHERE tenant = ? AND entity_id = ? AND attr = ? "
+                             "AND hour = ? AND dataset_id = ?", (tenant, *key)).fetchone()[0]
+            combined = decode_hist(raw)
+            self._exec("UPDATE attr_rollup_hist SET hist = ? WHERE tenant = ? AND entity_id = ? AND attr = ? "
+                       "AND hour = ? AND dataset_id = ?",
+                       (None if combined is None else encode_hist(combined), tenant, *key))
 
     def _lock_rollup_of(self, tenant: str, entity_ids: set[str]) -> None:
         """Serialise the rollup maintenance of these entities between transactions (PostgreSQL).
@@ -635,7 +746,7 @@ class SqlSession(Session):
             return []
         keys = sorted(rows)
         names = ", ".join(ROLLUP_COLUMNS)
-        update = ", ".join(f"{c} = excluded.{c}" for c in ROLLUP_COLUMNS)
+        update = ", ".join(f"{c} = excluded.{c}" for c in ROLLUP_COLUMNS) + ", jv = NULL, jd = NULL, stale = 0"
         conflict = f"ON CONFLICT ({_ROLLUP_KEY})"
         if self.dialect == "sqlite":
             self.conn.executemany(
@@ -646,7 +757,7 @@ class SqlSession(Session):
             self.conn.executemany(
                 f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) VALUES (?, ?, ?, ?, ?, ?) "
                 f"{conflict} DO UPDATE SET hist = excluded.hist",
-                [(tenant, *key, encode_hist(rows[key].hist)) for key in keys],
+                [(tenant, *key, rows[key].hist) for key in keys],
             )
             return []
         typed = ", ".join(f"{c} {t}" for c, t in zip(ROLLUP_COLUMNS, _PG_ROLLUP_TYPES, strict=True))
@@ -670,7 +781,7 @@ class SqlSession(Session):
                 (tenant, payload(new))).fetchall()}
         written = [k for k in keys if k in existing or k in done]
         if written:
-            hists = [encode_hist(rows[k].hist) for k in written]
+            hists = [rows[k].hist for k in written]
             self.conn.execute(
                 f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) SELECT %s, v.e, v.a, v.h, v.d, v.x "
                 "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::bytea[]) AS v(e, a, h, d, x) "

@@ -8,7 +8,9 @@ CREATE INDEX attr_history_cover ON attr_history (tenant, entity_id, attr, ts) IN
 --    max as before, plus the first and last sample (t0, v0, t1, v1) and, over the steps between the
 --    hour's consecutive samples, the shortest and longest step (dmin, dmax, µs), the counter increase
 --    (inc) and the trapezoid integral (trap, value·s); their duration-weighted value histogram is in 3.
---    The store fills it from the existing history right after this file (SqlSession.rebuild_rollup).
+--    jv, jd and stale are the writer's: the join (value, step) and whether the last merge must be
+--    redone from the raw rows (SqlSession._add_to_rollup). The store fills the table from the
+--    existing history right after this file (SqlSession.rebuild_rollup).
 DROP TABLE attr_rollup;
 CREATE TABLE attr_rollup (
     tenant TEXT NOT NULL,
@@ -30,6 +32,9 @@ CREATE TABLE attr_rollup (
     dmax BIGINT,
     inc DOUBLE PRECISION NOT NULL DEFAULT 0,
     trap DOUBLE PRECISION NOT NULL DEFAULT 0,
+    jv DOUBLE PRECISION,
+    jd BIGINT,
+    stale SMALLINT NOT NULL DEFAULT 0,
     hist BYTEA,
     PRIMARY KEY (tenant, entity_id, attr, hour, dataset_id)
 );
