@@ -236,7 +236,15 @@ def test_ties_and_many_distinct_values(store: Any) -> None:
     assert many["hist"] is None and many["n_num"] == HIST_MAX + 5 and many["dmax"] == 1_000_000
     write(store, [make_row(500, ENTITIES[1], ATTRS[0], "", base + 3_000_000_000, 1.0)], 1)
     assert stored(store)[(ENTITIES[1], ATTRS[0], base // HOUR * HOUR, "")]["hist"] is None
-    assert_rollup(store, rows + [make_row(500, ENTITIES[1], ATTRS[0], "", base + 3_000_000_000, 1.0)])
+    # one batch holding too many values, appended to an hour that kept its histogram until then
+    more = [make_row(1000 + k, ENTITIES[0], ATTRS[1], "", base + k * 1_000_000, 0.5 * k) for k in range(3)]
+    write(store, more, 1)
+    assert stored(store)[(ENTITIES[0], ATTRS[1], base // HOUR * HOUR, "")]["hist"] is not None
+    more += [make_row(2000 + k, ENTITIES[0], ATTRS[1], "", base + (10 + k) * 1_000_000, 0.25 * k)
+             for k in range(HIST_MAX + 2)]
+    write(store, more[3:], 1)
+    assert stored(store)[(ENTITIES[0], ATTRS[1], base // HOUR * HOUR, "")]["hist"] is None
+    assert_rollup(store, rows + [make_row(500, ENTITIES[1], ATTRS[0], "", base + 3_000_000_000, 1.0)] + more)
 
 
 def test_backfill_rebuilds_the_maintained_rollup(store: Any) -> None:

@@ -565,8 +565,9 @@ class SqlSession(Session):
             fresh[key] = summarize(samples, n_rows)
         self._lock_rollup_of(tenant, {key[0] for key in fresh})
         stale, joins = self._merge_rollup(tenant, fresh)
-        self._append_hists(tenant, {key: (summary.hist or b"") + (hist_entry(*joins[key]) if key in joins else b"")
-                                    for key, summary in fresh.items() if key not in stale})
+        self._append_hists(tenant, {
+            key: None if summary.hist is None else summary.hist + (hist_entry(*joins[key]) if key in joins else b"")
+            for key, summary in fresh.items() if key not in stale})
         self._refresh_rollup(tenant, stale)
 
     # The merge of new summaries into stored hours, one statement (ON CONFLICT DO UPDATE, with o the stored
@@ -657,9 +658,9 @@ class SqlSession(Session):
                 joins[key] = (float(jv), int(jd))
         return stale, joins
 
-    def _append_hists(self, tenant: str, added: dict[RollupKey, bytes]) -> None:
-        """Append entries to the hours' histograms (a hist not kept stays so); combine by value the ones that
-        outgrow HIST_MAX entries (None when they hold more distinct values than that)."""
+    def _append_hists(self, tenant: str, added: dict[RollupKey, bytes | None]) -> None:
+        """Append entries to the hours' histograms (None, or a histogram not kept, leaves none); combine by
+        value the ones that outgrow HIST_MAX entries (None when they hold more distinct values than that)."""
         if not added:
             return
         keys = sorted(added)
