@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from calanque.store.base import HistoryQuery, HistoryRow
-from calanque.store.migrations import migration_files
 
 ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 ATTRS = ["https://ex.org/temperature", "https://ex.org/status"]
@@ -212,27 +211,3 @@ def test_rollup_follows_history_changes(store: Any) -> None:
     write(store, again, batches=1)
     rows += again
     check()
-
-
-def test_migration_backfill_builds_the_same_rollup(store: Any) -> None:
-    """The rollup the migration computes from existing history equals the one maintained on insert."""
-    rows = random_rows(random.Random(11), 900)
-    write(store, rows, batches=3)
-    sql = dict(migration_files(store.dialect))["0005_numeric_index_rollup.sql"]
-    backfill = sql[sql.index("INSERT INTO attr_rollup") : sql.index(";", sql.index("INSERT INTO attr_rollup"))]
-    columns = "tenant, entity_id, attr, hour, n_rows, n_num, s, sq, mn, mx"
-    with store.session(write=True) as s:
-        maintained = s.conn.execute(f"SELECT {columns} FROM attr_rollup ORDER BY 1, 2, 3, 4").fetchall()
-        s.conn.execute("DELETE FROM attr_rollup")
-        s.conn.execute(backfill)
-        rebuilt = s.conn.execute(f"SELECT {columns} FROM attr_rollup ORDER BY 1, 2, 3, 4").fetchall()
-    assert len(maintained) == len(rebuilt) > 0
-    for a, b in zip(maintained, rebuilt):
-        assert a[:6] == b[:6] and a[8:] == b[8:]
-        for x, y in zip(a[6:8], b[6:8]):
-            assert (x is None and y is None) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-6)
-    # every row is on an hour boundary and counts what the rows of that hour hold
-    hours = {(r.entity_id, r.attr, (int(datetime.fromisoformat(r.observed_at.replace("Z", "+00:00")).timestamp())
-                                    * 1_000_000) // HOUR * HOUR)
-             for r in rows if r.observed_at and not r.deleted}
-    assert {(r[1], r[2], r[3]) for r in rebuilt} == hours

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from calanque.usecases.waste.fill import EmptyingRule, detect_emptyings, fill_ratio, fill_series
+from calanque.usecases.waste.fill import EmptyingRule, detect_emptyings, detect_emptyings_us, fill_ratio, fill_series
 from calanque.usecases.waste.forecast import Forecast, forecast
 from calanque.usecases.waste.incidents import (
     IMPOSSIBLE_JUMP,
@@ -25,10 +25,14 @@ from calanque.usecases.waste.incidents import (
     PROLONGED_HIGH_FILL,
     STUCK_SENSOR,
     TILTED,
+    IncidentRules,
     impossible_jump_incidents,
+    impossible_jump_incidents_us,
     moved_incidents,
     overflow_incidents,
+    overflow_incidents_us,
     stuck_sensor_incidents,
+    stuck_sensor_incidents_us,
     tilt_incidents,
 )
 from calanque.usecases.waste.routing import (
@@ -376,3 +380,65 @@ def test_tilt_and_moved() -> None:
     [moved] = moved_incidents(positions, ref)
     assert (moved.kind, moved.started_at, moved.ended_at) == (MOVED, T0 + 2 * H, None)
     assert "111 m" in moved.detail
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_array_emptying_detection_finds_the_events_of_the_reference_loop(seed: int) -> None:
+    """detect_emptyings_us (window maxima from a sparse table) gives exactly the events of detect_emptyings
+    (the plain loop) on irregular series with drops, equal maxima, repeated levels and gaps."""
+    rng = random.Random(seed)
+    t, fill, series = T0, 0.1, []
+    for _ in range(3_000):
+        t += timedelta(minutes=rng.choice([1, 5, 10, 30, 47, 180]))
+        roll = rng.random()
+        fill = rng.choice([0.05, 0.1, 0.15, 0.19]) if roll < 0.04 else min(1.0, round(fill + rng.choice([0, 0.01, 0.05]), 2))
+        series.append((t, fill))
+    for rule in (EmptyingRule(), EmptyingRule(min_drop=0.1, max_duration=timedelta(minutes=30), end_below=0.3)):
+        expected = [(e.at, e.fill_before, e.fill_after, e.before_at) for e in detect_emptyings(series, rule)]
+        assert expected, "the series must hold emptyings"
+        times = np.array([(p - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) for p, _ in series])
+        got = detect_emptyings_us(times, np.array([v for _, v in series]), rule)
+        assert [(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=a), b, c,
+                 datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=d)) for a, b, c, d in got] == expected
+
+
+def _random_fills(rng: random.Random, n: int) -> list[tuple[datetime, float]]:
+    """Irregular fill series with plateaus (stuck readings), full spells, jumps, drops and tiny drifts."""
+    t, fill, out = T0, 0.3, []
+    for _ in range(n):
+        t += timedelta(minutes=rng.choice([1, 10, 30, 60, 61, 180, 600]))
+        roll = rng.random()
+        if roll < 0.05:
+            fill = rng.choice([0.05, 0.15, 0.6, 0.7, 0.9, 0.95, 0.98, 0.99, 1.0])
+        elif roll < 0.1:
+            fill += rng.choice([1e-10, -1e-10, 2e-9])  # within or just beyond the stuck tolerance
+        elif roll < 0.5:
+            fill = min(1.0, max(0.0, round(fill + rng.choice([-0.01, 0.01, 0.02]), 2)))
+        out.append((t, fill))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_array_incident_detectors_equal_the_reference_loops(seed: int) -> None:
+    """The array detectors (store series form) give exactly the incidents of the per-sample loops."""
+    rng = random.Random(seed)
+    series = _random_fills(rng, 2_500)
+    peers = [_random_fills(rng, 2_500), [(T0 + timedelta(hours=k), 0.5) for k in range(2_000)]]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    arrays = lambda s: (np.array([(t - epoch) // timedelta(microseconds=1) for t, _ in s]),  # noqa: E731
+                        np.array([v for _, v in s]))
+    seen: set[str] = set()
+    for rules in (IncidentRules(), IncidentRules(overflow_for=timedelta(hours=12), high_fill=0.9,
+                                                 high_fill_for=timedelta(hours=5), stuck_for=timedelta(hours=3),
+                                                 jump_rise=0.3, jump_within=timedelta(minutes=90))):
+        found = {
+            "overflow": (overflow_incidents(series, rules), overflow_incidents_us(*arrays(series), rules)),
+            "jump": (impossible_jump_incidents(series, rules), impossible_jump_incidents_us(*arrays(series), rules)),
+            "stuck": (stuck_sensor_incidents(series, peers, rules),
+                      stuck_sensor_incidents_us(*arrays(series), [arrays(p) for p in peers], rules)),
+            "stuck alone": (stuck_sensor_incidents(series, (), rules), stuck_sensor_incidents_us(*arrays(series), (), rules)),
+        }
+        for kind, (expected, got) in found.items():
+            assert got == expected, kind
+            seen |= {kind} if expected else set()
+    assert seen == {"overflow", "jump", "stuck", "stuck alone"}, "the series must hold every kind of incident"

@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 Dialect = Literal["sqlite", "postgres"]
 
 
@@ -81,6 +83,52 @@ class HistoryQuery:
     last_n: int | None = None  # keep the N most recent instances per attribute
     last_n_by_dataset: bool = False  # last_n counts per (attribute, datasetId) instead
     limit: int | None = None  # overall bound on rows read (protects memory)
+
+
+@dataclass(slots=True)
+class HourlyRollup:
+    """Hourly summaries of one attribute instance's numeric history (:mod:`calanque.store.rollup`), as columns.
+
+    One element per UTC hour holding at least one numeric sample, oldest first: ``hour`` (start, epoch
+    µs), ``n`` samples, their sum ``s``, ``mn``/``mx``, the first ``(t0, v0)`` and last ``(t1, v1)``
+    sample, and over the steps between consecutive samples inside the hour ``dmin``/``dmax`` (µs, -1
+    with a single sample), the counter increase ``inc``, the trapezoid integral ``trap`` (value·s)
+    and ``hist``, the encoded duration-weighted value histogram (None when not kept).
+    """
+
+    hour: np.ndarray
+    n: np.ndarray
+    s: np.ndarray
+    mn: np.ndarray
+    mx: np.ndarray
+    t0: np.ndarray
+    v0: np.ndarray
+    t1: np.ndarray
+    v1: np.ndarray
+    dmin: np.ndarray
+    dmax: np.ndarray
+    inc: np.ndarray
+    trap: np.ndarray
+    hist: list[bytes | None]
+
+    @classmethod
+    def empty(cls) -> HourlyRollup:
+        """No hours."""
+        ints, floats = np.empty(0, dtype=np.int64), np.empty(0)
+        return cls(ints, ints, floats, floats, floats, ints, floats, ints, floats, ints, ints, floats, floats, [])
+
+    def __len__(self) -> int:
+        """The number of hours."""
+        return int(self.hour.size)
+
+    def take(self, keep: np.ndarray) -> HourlyRollup:
+        """The hours selected by a boolean mask."""
+        picked = np.flatnonzero(keep)
+        return HourlyRollup(*(getattr(self, name)[picked] for name in _ARRAY_FIELDS),
+                            hist=[self.hist[i] for i in picked.tolist()])
+
+
+_ARRAY_FIELDS = ("hour", "n", "s", "mn", "mx", "t0", "v0", "t1", "v1", "dmin", "dmax", "inc", "trap")
 
 
 class Session(abc.ABC):
@@ -178,6 +226,33 @@ class Session(abc.ABC):
         Only observed, non-deleted numeric instances are returned; ``start_us`` is inclusive and
         ``end_us`` exclusive; ``dataset_id`` None means every instance ("" is the default one).
         This is the fast path of the domain services: an index-only scan, no JSON decoding.
+        """
+
+    @abc.abstractmethod
+    def read_series_of(
+        self, tenant: str, entity_ids: Sequence[str], attr: str, start_us: int | None, end_us: int | None, *,
+        dataset_id: str,
+    ) -> list[tuple[str, int, float]]:
+        """:meth:`read_series` of one attribute instance of many entities at once: (entity id, observedAt µs,
+        value) rows ordered by entity and time."""
+
+    @abc.abstractmethod
+    def read_series_in(
+        self, tenant: str, entity_id: str, attr: str, ranges: Sequence[tuple[int, int]], *, dataset_id: str,
+    ) -> list[tuple[int, float]]:
+        """:meth:`read_series` of one instance over several [start µs, end µs) ranges (sorted, disjoint) at once."""
+
+    @abc.abstractmethod
+    def read_rollup(
+        self, tenant: str, entity_id: str, attr: str, start_us: int, end_us: int, *, dataset_id: str,
+        hist: bool = False,
+    ) -> HourlyRollup:
+        """The hourly summaries of one attribute instance for the hours starting in [start_us, end_us)
+        (``hist``: with their value histograms, else None in their place).
+
+        The fast path of the domain services over long periods: a year of 1-minute samples is 8 760
+        summaries. Together with :meth:`read_series_in` for the hours a reader cannot use as summaries
+        (partial hours at the edges of a window, ...), it gives exactly what :meth:`read_series` gives.
         """
 
     @abc.abstractmethod

@@ -14,7 +14,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from calanque.store.base import HistoryRow, Store
-from calanque.store.migrations import migration_files
+from calanque.store.migrations import AFTER, migration_files
 from calanque.store.scope import ReadScope
 from calanque.store.scope import current as current_scope
 from calanque.store.sql import SqlSession
@@ -178,6 +178,8 @@ class PostgresStore(Store):
                     if name in done:
                         continue
                     conn.execute(sql)
+                    if name in AFTER:
+                        AFTER[name](SqlSession(conn, "postgres"))
                     conn.execute(
                         "INSERT INTO schema_migrations (name, applied_at) VALUES (%s, %s)",
                         (name, datetime.now(UTC).isoformat()),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from hashlib import blake2b
 from itertools import groupby
 from operator import itemgetter
 from collections.abc import Callable, Iterator, Iterable, Sequence
@@ -14,22 +15,44 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import orjson
 
 from calanque.ngsild.canonical import VALUE_MEMBER
 from calanque.ngsild.qlang import numeric_key
-from calanque.store.base import Dialect, EntityQuery, HistoryQuery, HistoryRow, Session, SqlPredicate
+from calanque.store.base import (
+    Dialect,
+    EntityQuery,
+    HistoryQuery,
+    HistoryRow,
+    HourlyRollup,
+    Session,
+    SqlPredicate,
+)
+from calanque.store.rollup import COLUMNS as ROLLUP_COLUMNS
+from calanque.store.rollup import (
+    HIST_ENTRY_BYTES,
+    HIST_MAX,
+    HOUR_US,
+    HourSummary,
+    decode_hist,
+    encode_hist,
+    hist_entry,
+    summarize,
+)
 from calanque.store.scope import NOTHING, ReadScope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 AGGREGATION_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
-HOUR_US = 3_600_000_000
-_ROLLUP_FIELDS = ("entity_id", "attr", "hour", "n_rows", "n_num", "s", "sq", "mn", "mx")
 # The history column holding each time property. A deletion is recorded as a row with ``deleted`` set
 # whose created_at/modified_at hold the time of the deletion (its deletedAt) and observed_at is NULL.
 _TIME_COLUMN = {"observedAt": "ts", "createdAt": "created_at", "modifiedAt": "modified_at",
                 "deletedAt": "modified_at"}
+RollupKey = tuple[str, str, int, str]  # (entity id, attribute, hour, datasetId) of a rollup row
+_PG_ROLLUP_TYPES = ("bigint", "bigint", "float8", "float8", "float8", "float8", "bigint", "float8", "bigint", "float8",
+                    "bigint", "bigint", "float8", "float8")
+_ROLLUP_KEY = "tenant, entity_id, attr, hour, dataset_id"
 
 
 @lru_cache(maxsize=8192)  # a batch shares its timestamps (now, observedAt): most calls are repeats
@@ -739,73 +762,435 @@ class SqlSession(Session):
 
     def _add_to_rollup(self, tenant: str, params: list[tuple]) -> None:
         """Add freshly inserted history rows (as built by _history_params) to the hourly rollup."""
-        parts: dict[tuple[str, str, int], list] = {}
+        counts: dict[RollupKey, int] = {}
+        points: dict[RollupKey, list[tuple[int, float]]] = {}
         for p in params:
             if p[11] or p[6] is None:  # deleted, or not observed: outside the rollup
                 continue
-            ts, num = p[5], p[9]
-            key = (p[1], p[2], ts - ts % HOUR_US)
-            acc = parts.get(key)
-            if acc is None:
-                acc = parts[key] = [0, 0, None, None, None, None]
-            acc[0] += 1
-            if num is not None:
-                acc[1] += 1
-                if acc[2] is None:
-                    acc[2], acc[3], acc[4], acc[5] = num, num * num, num, num
-                else:
-                    acc[2] += num
-                    acc[3] += num * num
-                    acc[4] = min(acc[4], num)
-                    acc[5] = max(acc[5], num)
-        if not parts:
+            ts = p[5]
+            key = (p[1], p[2], ts - ts % HOUR_US, p[3])
+            counts[key] = counts.get(key, 0) + 1
+            if p[9] is not None:
+                points.setdefault(key, []).append((ts, p[9]))
+        if not counts:
             return
-        merge = (
-            "ON CONFLICT (tenant, entity_id, attr, hour) DO UPDATE SET "
-            "n_rows = attr_rollup.n_rows + excluded.n_rows, n_num = attr_rollup.n_num + excluded.n_num, "
-            "s = COALESCE(attr_rollup.s + excluded.s, attr_rollup.s, excluded.s), "
-            "sq = COALESCE(attr_rollup.sq + excluded.sq, attr_rollup.sq, excluded.sq), "
-        )
+        fresh = {}
+        for key, n_rows in counts.items():
+            samples = points.get(key, [])
+            samples.sort()
+            fresh[key] = summarize(samples, n_rows)
+        self._lock_rollup_of(tenant, {key[0] for key in fresh})
+        stale, joins = self._merge_rollup(tenant, fresh)
+        self._append_hists(tenant, {
+            key: None if summary.hist is None else summary.hist + (hist_entry(*joins[key]) if key in joins else b"")
+            for key, summary in fresh.items() if key not in stale})
+        self._refresh_rollup(tenant, stale)
+
+    # The merge of new summaries into stored hours, one statement (ON CONFLICT DO UPDATE, with o the stored
+    # row and x the new one): counts and sums add, bounds widen; when the new samples all come after the
+    # stored ones (or all before), the first/last sample move and the step between the two summaries (its
+    # length jd, the value it ends at jv, the value before it ja) enters the step bounds, the counter increase
+    # and the trapezoid integral; when they interleave (late data inside the hour), the row is marked stale
+    # and summarised again from its raw rows.
+    _MERGE = {
+        "n_rows": "o.n_rows + x.n_rows",
+        "n_num": "o.n_num + x.n_num",
+        "s": "CASE WHEN x.n_num = 0 THEN o.s WHEN o.n_num = 0 THEN x.s ELSE o.s + x.s END",
+        "sq": "CASE WHEN x.n_num = 0 THEN o.sq WHEN o.n_num = 0 THEN x.sq ELSE o.sq + x.sq END",
+        "mn": "CASE WHEN x.n_num = 0 THEN o.mn WHEN o.n_num = 0 THEN x.mn ELSE {least}(o.mn, x.mn) END",
+        "mx": "CASE WHEN x.n_num = 0 THEN o.mx WHEN o.n_num = 0 THEN x.mx ELSE {greatest}(o.mx, x.mx) END",
+        "t0": "CASE WHEN x.n_num = 0 THEN o.t0 WHEN o.n_num = 0 OR x.t0 < o.t0 THEN x.t0 ELSE o.t0 END",
+        "v0": "CASE WHEN x.n_num = 0 THEN o.v0 WHEN o.n_num = 0 OR x.t0 < o.t0 THEN x.v0 ELSE o.v0 END",
+        "t1": "CASE WHEN x.n_num = 0 THEN o.t1 WHEN o.n_num = 0 OR x.t1 > o.t1 THEN x.t1 ELSE o.t1 END",
+        "v1": "CASE WHEN x.n_num = 0 THEN o.v1 WHEN o.n_num = 0 OR x.t1 > o.t1 THEN x.v1 ELSE o.v1 END",
+        "dmin": "CASE WHEN x.n_num = 0 THEN o.dmin WHEN o.n_num = 0 THEN x.dmin "
+                "ELSE {least}(COALESCE(o.dmin, {jd}), COALESCE(x.dmin, {jd}), {jd}) END",
+        "dmax": "CASE WHEN x.n_num = 0 THEN o.dmax WHEN o.n_num = 0 THEN x.dmax "
+                "ELSE {greatest}(COALESCE(o.dmax, {jd}), COALESCE(x.dmax, {jd}), {jd}) END",
+        "inc": "CASE WHEN x.n_num = 0 THEN o.inc WHEN o.n_num = 0 THEN x.inc "
+               "ELSE COALESCE(o.inc + x.inc + CASE WHEN {jv} >= {ja} THEN {jv} - {ja} ELSE {jv} END, 0) END",
+        "trap": "CASE WHEN x.n_num = 0 THEN o.trap WHEN o.n_num = 0 THEN x.trap "
+                "ELSE COALESCE(o.trap + x.trap + ({ja} + {jv}) / 2 * (CAST({jd} AS DOUBLE PRECISION) / 1000000.0), 0) END",
+        "jv": "{jv}",
+        "jd": "{jd}",
+        "stale": "CASE WHEN o.n_num > 0 AND x.n_num > 0 AND NOT (x.t0 > o.t1 OR x.t1 < o.t0) THEN 1 ELSE 0 END",
+    }
+    _JOIN = {
+        "jd": "(CASE WHEN o.n_num > 0 AND x.n_num > 0 AND x.t0 > o.t1 THEN x.t0 - o.t1 "
+              "WHEN o.n_num > 0 AND x.n_num > 0 AND x.t1 < o.t0 THEN o.t0 - x.t1 END)",
+        "jv": "(CASE WHEN o.n_num > 0 AND x.n_num > 0 AND x.t0 > o.t1 THEN x.v0 "
+              "WHEN o.n_num > 0 AND x.n_num > 0 AND x.t1 < o.t0 THEN o.v0 END)",
+        "ja": "(CASE WHEN o.n_num > 0 AND x.n_num > 0 AND x.t0 > o.t1 THEN o.v1 "
+              "WHEN o.n_num > 0 AND x.n_num > 0 AND x.t1 < o.t0 THEN x.v1 END)",
+    }
+
+    def _merge_sql(self) -> str:
+        """The SET clause of the merge, for this dialect (o → the stored row, x → the new one)."""
+        names = {"least": "min" if self.dialect == "sqlite" else "LEAST",
+                 "greatest": "max" if self.dialect == "sqlite" else "GREATEST"}
+        joins = {k: v.format(**names) for k, v in self._JOIN.items()}
+        sets = []
+        for column, expr in self._MERGE.items():
+            expr = expr.format(**names, **joins)
+            expr = expr.replace("o.", "attr_rollup.").replace("x.", "excluded.")
+            sets.append(f"{column} = {expr}")
+        return ", ".join(sets)
+
+    def _merge_rollup(self, tenant: str, fresh: dict[RollupKey, HourSummary]
+                      ) -> tuple[list[RollupKey], dict[RollupKey, tuple[float, int]]]:
+        """Merge the summaries of new rows into the stored hours (inserting the hours not stored yet); return
+        the hours to summarise again from their rows and, for the others that had samples already, the step
+        joining the two summaries (value it ends at, length µs), which their histograms gain."""
+        keys = sorted(fresh)
+        names = ", ".join(ROLLUP_COLUMNS)
+        conflict = f"ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET {self._merge_sql()}"
+        returning = " RETURNING entity_id, attr, hour, dataset_id, stale, jv, jd"
+        stale: list[RollupKey] = []
+        joins: dict[RollupKey, tuple[float, int]] = {}
+        results: list[Sequence[Any]] = []
         if self.dialect == "postgres":
-            merge += "mn = LEAST(attr_rollup.mn, excluded.mn), mx = GREATEST(attr_rollup.mx, excluded.mx)"
-            rows = [[e, a, h, *acc] for (e, a, h), acc in parts.items()]
-            self._exec(
-                "INSERT INTO attr_rollup (tenant, entity_id, attr, hour, n_rows, n_num, s, sq, mn, mx) "
-                "SELECT ?, v.* FROM jsonb_to_recordset(%b::jsonb) AS v(entity_id text, attr text, hour bigint, "
-                "n_rows bigint, n_num bigint, s float8, sq float8, mn float8, mx float8) " + merge,
-                (tenant, self._dump([dict(zip(_ROLLUP_FIELDS, r)) for r in rows])),
-            )
+            typed = ", ".join(f"{c} {t}" for c, t in zip(ROLLUP_COLUMNS, _PG_ROLLUP_TYPES, strict=True))
+            payload = self._dump([{"e": k[0], "a": k[1], "h": k[2], "d": k[3],
+                                   **dict(zip(ROLLUP_COLUMNS, fresh[k].row(), strict=True))} for k in keys])
+            results = self.conn.execute(
+                f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) SELECT %s, v.e, v.a, v.h, v.d, "
+                f"{', '.join('v.' + c for c in ROLLUP_COLUMNS)} FROM jsonb_to_recordset(%b::jsonb) AS v(e text, "
+                f"a text, h bigint, d text, {typed}) ORDER BY v.e, v.a, v.h, v.d {conflict}{returning}",
+                (tenant, payload)).fetchall()
         else:
-            merge += (
-                "mn = COALESCE(min(attr_rollup.mn, excluded.mn), attr_rollup.mn, excluded.mn), "
-                "mx = COALESCE(max(attr_rollup.mx, excluded.mx), attr_rollup.mx, excluded.mx)"
-            )
-            self._many(
-                "INSERT INTO attr_rollup (tenant, entity_id, attr, hour, n_rows, n_num, s, sq, mn, mx) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " + merge,
-                [(tenant, e, a, h, *acc) for (e, a, h), acc in parts.items()],
-            )
+            width = 5 + len(ROLLUP_COLUMNS)
+            for first in range(0, len(keys), 30_000 // width):
+                chunk = keys[first : first + 30_000 // width]
+                marks = ", ".join([f"({', '.join('?' * width)})"] * len(chunk))
+                params = [x for k in chunk for x in (tenant, *k, *fresh[k].row())]
+                results += self.conn.execute(
+                    f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) VALUES {marks} {conflict}{returning}",
+                    params).fetchall()
+        for entity_id, attr, hour, dataset_id, is_stale, jv, jd in results:
+            key = (entity_id, attr, int(hour), dataset_id)
+            if is_stale:
+                stale.append(key)
+            elif jd is not None:
+                joins[key] = (float(jv), int(jd))
+        return stale, joins
 
-    def _refresh_rollup(self, tenant: str, keys: Iterable[tuple[str, str, int]]) -> None:
-        """Recompute rollup hours (entity id, attribute, hour) from the history rows left in them."""
+    def _append_hists(self, tenant: str, added: dict[RollupKey, bytes | None]) -> None:
+        """Append entries to the hours' histograms (None, or a histogram not kept, leaves none); combine by
+        value the ones that outgrow HIST_MAX entries (None when they hold more distinct values than that)."""
+        if not added:
+            return
+        keys = sorted(added)
+        concat = ("CASE WHEN attr_rollup_hist.hist IS NULL OR excluded.hist IS NULL THEN NULL "
+                  + ("ELSE attr_rollup_hist.hist || excluded.hist END" if self.dialect == "postgres"
+                     else "ELSE CAST(attr_rollup_hist.hist || excluded.hist AS BLOB) END"))
+        tail = (f"ON CONFLICT ({_ROLLUP_KEY}) DO UPDATE SET hist = {concat} "
+                f"RETURNING entity_id, attr, hour, dataset_id, {'octet_length' if self.dialect == 'postgres' else 'length'}(hist)")
+        if self.dialect == "postgres":
+            sizes = self.conn.execute(
+                f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) SELECT %s, v.e, v.a, v.h, v.d, v.x "
+                "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::bytea[]) AS v(e, a, h, d, x) "
+                + tail, (tenant, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                         [k[3] for k in keys], [added[k] for k in keys])).fetchall()
+        else:
+            sizes = []
+            for first in range(0, len(keys), 5_000):
+                chunk = keys[first : first + 5_000]
+                sizes += self.conn.execute(
+                    f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) VALUES "
+                    f"{', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))} " + tail,
+                    [x for k in chunk for x in (tenant, *k, added[k])]).fetchall()
+        grown = [(e, a, int(h), d) for e, a, h, d, size in sizes if size is not None and size > HIST_MAX * HIST_ENTRY_BYTES]
+        for key in grown:
+            raw = self._exec(f"SELECT hist FROM attr_rollup_hist WHERE tenant = ? AND entity_id = ? AND attr = ? "
+                             "AND hour = ? AND dataset_id = ?", (tenant, *key)).fetchone()[0]
+            combined = decode_hist(raw)
+            self._exec("UPDATE attr_rollup_hist SET hist = ? WHERE tenant = ? AND entity_id = ? AND attr = ? "
+                       "AND hour = ? AND dataset_id = ?",
+                       (None if combined is None else encode_hist(combined), tenant, *key))
+
+    def _lock_rollup_of(self, tenant: str, entity_ids: set[str]) -> None:
+        """Serialise the rollup maintenance of these entities between transactions (PostgreSQL).
+
+        One transaction-level advisory lock per entity, all taken in one statement in a fixed order:
+        without it, two writers of the same hours (two ingest workers) lock existing rows and insert new
+        ones in an order the other may have taken the other way, and deadlock.
+        """
+        if self.dialect != "postgres" or not entity_ids:
+            return
+        keys = sorted({int.from_bytes(blake2b(f"{tenant}\x00{e}".encode(), digest_size=8).digest(), "big", signed=True)
+                       for e in entity_ids})
+        self.conn.execute("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(%b::bigint[]) AS k "
+                          "ORDER BY 1) AS s", (keys,))
+
+    def _load_rollup(self, tenant: str, keys: list[RollupKey], *, lock: bool = False
+                     ) -> dict[RollupKey, HourSummary]:
+        """The stored summaries of these hours (locked for update on PostgreSQL when asked)."""
+        if not keys:
+            return {}
+        columns = ", ".join(f"r.{c}" for c in ROLLUP_COLUMNS) + ", x.hist"
+        hist_join = ("LEFT JOIN attr_rollup_hist x ON x.tenant = r.tenant AND x.entity_id = r.entity_id "
+                     "AND x.attr = r.attr AND x.hour = r.hour AND x.dataset_id = r.dataset_id")
+        out: dict[RollupKey, HourSummary] = {}
+        for start in range(0, len(keys), 2000):
+            chunk = keys[start : start + 2000]
+            if self.dialect == "postgres":
+                rows = self.conn.execute(
+                    f"SELECT k.i, {columns} FROM jsonb_to_recordset(%b::jsonb) AS k(i int, e text, a text, h bigint, "
+                    "d text) JOIN attr_rollup r ON r.tenant = %s AND r.entity_id = k.e AND r.attr = k.a "
+                    f"AND r.hour = k.h AND r.dataset_id = k.d {hist_join} ORDER BY k.i"
+                    + (" FOR UPDATE OF r" if lock else ""),
+                    (self._dump([{"i": i, "e": e, "a": a, "h": h, "d": d} for i, (e, a, h, d) in enumerate(chunk)]),
+                     tenant),
+                ).fetchall()
+            else:
+                rows = self.conn.execute(
+                    f"SELECT k.key, {columns} FROM json_each(?) k CROSS JOIN attr_rollup r ON r.tenant = ? "
+                    "AND r.entity_id = k.value ->> 0 AND r.attr = k.value ->> 1 AND r.hour = k.value ->> 2 "
+                    f"AND r.dataset_id = k.value ->> 3 {hist_join}",
+                    (self._dump(chunk), tenant),
+                ).fetchall()
+            for row in rows:
+                out[chunk[row[0]]] = HourSummary.from_row(row[1:-1], row[-1])
+        return out
+
+    def _store_rollup(self, tenant: str, rows: dict[RollupKey, HourSummary], existing: set[RollupKey]
+                      ) -> list[RollupKey]:
+        """Write summaries: overwrite the stored (locked) hours in ``existing``, insert the others.
+
+        Returns the hours another transaction inserted first (PostgreSQL): the caller merges into them.
+        """
+        if not rows:
+            return []
+        keys = sorted(rows)
+        names = ", ".join(ROLLUP_COLUMNS)
+        update = ", ".join(f"{c} = excluded.{c}" for c in ROLLUP_COLUMNS) + ", jv = NULL, jd = NULL, stale = 0"
+        conflict = f"ON CONFLICT ({_ROLLUP_KEY})"
+        if self.dialect == "sqlite":
+            self.conn.executemany(
+                f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) "
+                f"VALUES ({', '.join('?' * (5 + len(ROLLUP_COLUMNS)))}) {conflict} DO UPDATE SET {update}",
+                [(tenant, *key, *rows[key].row()) for key in keys],
+            )
+            self.conn.executemany(
+                f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) VALUES (?, ?, ?, ?, ?, ?) "
+                f"{conflict} DO UPDATE SET hist = excluded.hist",
+                [(tenant, *key, rows[key].hist) for key in keys],
+            )
+            return []
+        typed = ", ".join(f"{c} {t}" for c, t in zip(ROLLUP_COLUMNS, _PG_ROLLUP_TYPES, strict=True))
+        select = (f"SELECT %s, v.e, v.a, v.h, v.d, {', '.join('v.' + c for c in ROLLUP_COLUMNS)} "
+                  "FROM jsonb_to_recordset(%b::jsonb) AS v(e text, a text, h bigint, d text, "
+                  f"{typed}) ORDER BY v.e, v.a, v.h, v.d")
+        insert = f"INSERT INTO attr_rollup ({_ROLLUP_KEY}, {names}) "
+
+        def payload(chosen: list[RollupKey]) -> str:
+            return self._dump([{"e": k[0], "a": k[1], "h": k[2], "d": k[3],
+                                **dict(zip(ROLLUP_COLUMNS, rows[k].row(), strict=True))} for k in chosen])
+
+        old = [k for k in keys if k in existing]
+        new = [k for k in keys if k not in existing]
+        if old:
+            self.conn.execute(insert + select + f" {conflict} DO UPDATE SET {update}", (tenant, payload(old)))
+        done: set[RollupKey] = set()
+        if new:
+            done = {tuple(r) for r in self.conn.execute(  # type: ignore[misc]
+                insert + select + f" {conflict} DO NOTHING RETURNING entity_id, attr, hour, dataset_id",
+                (tenant, payload(new))).fetchall()}
+        written = [k for k in keys if k in existing or k in done]
+        if written:
+            hists = [rows[k].hist for k in written]
+            self.conn.execute(
+                f"INSERT INTO attr_rollup_hist ({_ROLLUP_KEY}, hist) SELECT %s, v.e, v.a, v.h, v.d, v.x "
+                "FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::bytea[]) AS v(e, a, h, d, x) "
+                f"{conflict} DO UPDATE SET hist = excluded.hist",
+                (tenant, [k[0] for k in written], [k[1] for k in written], [k[2] for k in written],
+                 [k[3] for k in written], hists),
+            )
+        return [k for k in new if k not in done]
+
+    def _refresh_rollup(self, tenant: str, keys: Iterable[RollupKey]) -> None:
+        """Summarise hours (entity id, attribute, hour, datasetId) again from the history rows left in them."""
+        pending = sorted(set(keys))
+        self._lock_rollup_of(tenant, {key[0] for key in pending})
+        while pending:
+            existing = self._load_rollup(tenant, pending, lock=True)
+            counts: dict[RollupKey, int] = {}
+            points: dict[RollupKey, list[tuple[int, float]]] = {}
+            for start in range(0, len(pending), 500):
+                chunk = pending[start : start + 500]
+                for index, ts, num in self._hour_rows(tenant, chunk):
+                    key = chunk[index]
+                    counts[key] = counts.get(key, 0) + 1
+                    if num is not None:
+                        points.setdefault(key, []).append((ts, num))
+            gone = [k for k in pending if k not in counts and k in existing]
+            for start in range(0, len(gone), 500):
+                chunk = gone[start : start + 500]
+                for table in ("attr_rollup", "attr_rollup_hist"):
+                    if self.dialect == "postgres":
+                        self.conn.execute(
+                            f"DELETE FROM {table} r USING jsonb_to_recordset(%b::jsonb) AS k(e text, a text, "
+                            "h bigint, d text) WHERE r.tenant = %s AND r.entity_id = k.e AND r.attr = k.a "
+                            "AND r.hour = k.h AND r.dataset_id = k.d",
+                            (self._dump([{"e": e, "a": a, "h": h, "d": d} for e, a, h, d in chunk]), tenant))
+                    else:
+                        self.conn.executemany(
+                            f"DELETE FROM {table} WHERE tenant = ? AND entity_id = ? AND attr = ? AND hour = ? "
+                            "AND dataset_id = ?", [(tenant, *k) for k in chunk])
+            summaries = {k: summarize(sorted(points.get(k, [])), n) for k, n in counts.items()}
+            pending = self._store_rollup(tenant, summaries, set(existing))
+
+    def _hour_rows(self, tenant: str, keys: list[RollupKey]) -> list[tuple[int, int, float | None]]:
+        """(index of the key, ts, num) of the observed, non-deleted history rows in each hour, by time."""
+        if self.dialect == "postgres":
+            # one index range per hour (LATERAL, OFFSET 0 keeps it from being flattened into a join that
+            # the planner would run as a scan of the whole history)
+            return self.conn.execute(
+                "SELECT k.i, x.ts, x.num FROM jsonb_to_recordset(%b::jsonb) AS k(i int, e text, a text, hr bigint, "
+                "d text) CROSS JOIN LATERAL (SELECT h.ts, h.num FROM attr_history h WHERE h.tenant = %s "
+                f"AND h.entity_id = k.e AND h.attr = k.a AND h.ts >= k.hr AND h.ts < k.hr + {HOUR_US} "
+                "AND h.dataset_id = k.d AND NOT h.deleted AND h.observed_at IS NOT NULL OFFSET 0) x "
+                "ORDER BY k.i, x.ts",
+                (self._dump([{"i": i, "e": e, "a": a, "hr": h, "d": d} for i, (e, a, h, d) in enumerate(keys)]),
+                 tenant),
+            ).fetchall()
+        return self.conn.execute(
+            "SELECT k.key, h.ts, h.num FROM json_each(?) k CROSS JOIN attr_history h ON h.tenant = ? "
+            "AND h.entity_id = k.value ->> 0 AND h.attr = k.value ->> 1 AND h.ts >= k.value ->> 2 "
+            f"AND h.ts < (k.value ->> 2) + {HOUR_US} AND h.dataset_id = k.value ->> 3 "
+            "WHERE h.deleted = 0 AND h.observed_at IS NOT NULL ORDER BY k.key, h.ts",
+            (self._dump(keys), tenant),
+        ).fetchall()
+
+    def rebuild_rollup(self) -> int:
+        """Summarise the whole history into the rollup again (the migration's back-fill); return the hours."""
+        self._exec("DELETE FROM attr_rollup")
+        self._exec("DELETE FROM attr_rollup_hist")
         alive = "deleted = 0" if self.dialect == "sqlite" else "NOT deleted"
-        for entity_id, attr, hour in set(keys):
-            self._exec("DELETE FROM attr_rollup WHERE tenant = ? AND entity_id = ? AND attr = ? AND hour = ?",
-                       (tenant, entity_id, attr, hour))
-            self._exec(
-                "INSERT INTO attr_rollup (tenant, entity_id, attr, hour, n_rows, n_num, s, sq, mn, mx) "
-                "SELECT tenant, entity_id, attr, ?, count(*), count(num), sum(num), sum(num * num), min(num), "
-                f"max(num) FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? AND ts >= ? AND ts < ? "
-                f"AND {alive} AND observed_at IS NOT NULL GROUP BY tenant, entity_id, attr",
-                (hour, tenant, entity_id, attr, hour, hour + HOUR_US),
-            )
+        sql = (f"SELECT tenant, entity_id, attr, dataset_id, ts, num FROM attr_history WHERE {alive} "
+               "AND observed_at IS NOT NULL ORDER BY tenant, entity_id, attr, ts")
+        cursor = self.conn.cursor(name="calanque_rollup_rebuild") if self.dialect == "postgres" else self.conn.cursor()
+        if self.dialect == "postgres":
+            cursor.itersize = 20_000
+        cursor.execute(sql)
+        written = 0
+        batch: dict[str, dict[RollupKey, HourSummary]] = {}
 
-    def _rollup_keys(self, where: str, params: Sequence[Any]) -> list[tuple[str, str, int]]:
+        def flush() -> None:
+            nonlocal written
+            for tenant, summaries in batch.items():
+                self._store_rollup(tenant, summaries, set(summaries))
+                written += len(summaries)
+            batch.clear()
+
+        size = 0
+        for (tenant, entity_id, attr, hour), group in groupby(
+            cursor, key=lambda r: (r[0], r[1], r[2], r[4] - r[4] % HOUR_US)
+        ):
+            counts: dict[str, int] = {}
+            points: dict[str, list[tuple[int, float]]] = {}
+            for row in group:
+                counts[row[3]] = counts.get(row[3], 0) + 1
+                if row[5] is not None:
+                    points.setdefault(row[3], []).append((row[4], row[5]))
+            for dataset_id, n_rows in counts.items():
+                batch.setdefault(tenant, {})[(entity_id, attr, hour, dataset_id)] = summarize(
+                    sorted(points.get(dataset_id, [])), n_rows)
+                size += 1
+            if size >= 5000:
+                flush()
+                size = 0
+        flush()
+        cursor.close()
+        return written
+
+    def _rollup_keys(self, where: str, params: Sequence[Any]) -> list[RollupKey]:
         """The rollup hours touched by the history rows matching a condition."""
         mod = "%" if self.dialect == "sqlite" else "%%"  # psycopg placeholders use '%'
         hour = f"ts - (((ts {mod} {HOUR_US}) + {HOUR_US}) {mod} {HOUR_US})"
-        return [tuple(r) for r in self._exec(
-            f"SELECT DISTINCT entity_id, attr, {hour} FROM attr_history WHERE {where}", params).fetchall()]
+        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+            f"SELECT DISTINCT entity_id, attr, {hour}, dataset_id FROM attr_history WHERE {where}", params).fetchall()]
+
+    def read_rollup(
+        self, tenant: str, entity_id: str, attr: str, start_us: int, end_us: int, *, dataset_id: str,
+        hist: bool = False,
+    ) -> HourlyRollup:
+        """The hourly summaries of one attribute instance for the hours starting in [start_us, end_us)."""
+        # numbers only (NULL step bounds of single-sample hours as -1): the rows become one float64 array
+        # (epoch microseconds are exact in a double until 2255)
+        columns = ("r.hour, r.n_num, r.s, r.mn, r.mx, r.t0, r.v0, r.t1, r.v1, COALESCE(r.dmin, -1), "
+                   "COALESCE(r.dmax, -1), r.inc, r.trap")
+        where = ("r.tenant = ? AND r.entity_id = ? AND r.attr = ? AND r.hour >= ? AND r.hour < ? "
+                 "AND r.dataset_id = ? AND r.n_num > 0")
+        if hist:
+            sql = (f"SELECT {columns}, x.hist FROM attr_rollup r LEFT JOIN attr_rollup_hist x ON x.tenant = r.tenant "
+                   "AND x.entity_id = r.entity_id AND x.attr = r.attr AND x.hour = r.hour AND x.dataset_id = r.dataset_id "
+                   f"WHERE {where} ORDER BY r.hour")
+        else:
+            sql = f"SELECT {columns} FROM attr_rollup r WHERE {where} ORDER BY r.hour"
+        rows = self._exec(sql, (tenant, entity_id, attr, int(start_us), int(end_us), dataset_id)).fetchall()
+        if not rows:
+            return HourlyRollup.empty()
+        blobs: list[bytes | None] = [None] * len(rows)
+        if hist:
+            blobs = [None if r[13] is None else bytes(r[13]) for r in rows]
+            rows = [r[:13] for r in rows]
+        table = np.array(rows, dtype=np.float64)
+        ints = table[:, [0, 1, 5, 7, 9, 10]].astype(np.int64)
+        return HourlyRollup(
+            hour=ints[:, 0], n=ints[:, 1], s=table[:, 2], mn=table[:, 3], mx=table[:, 4], t0=ints[:, 2],
+            v0=table[:, 6], t1=ints[:, 3], v1=table[:, 8], dmin=ints[:, 4], dmax=ints[:, 5], inc=table[:, 11],
+            trap=table[:, 12], hist=blobs,
+        )
+
+    def read_series_of(
+        self, tenant: str, entity_ids: Sequence[str], attr: str, start_us: int | None, end_us: int | None, *,
+        dataset_id: str,
+    ) -> list[tuple[str, int, float]]:
+        """:meth:`read_series` of one attribute instance of many entities at once, ordered by entity and time."""
+        alive = "deleted = 0" if self.dialect == "sqlite" else "NOT deleted"
+        window = ""
+        bounds: list[Any] = []
+        if start_us is not None:
+            window += " AND ts >= ?"
+            bounds.append(int(start_us))
+        if end_us is not None:
+            window += " AND ts < ?"
+            bounds.append(int(end_us))
+        rows: list[tuple[str, int, float]] = []
+        for where, params in self.in_chunks("entity_id", sorted(set(entity_ids))):
+            rows += self._exec(
+                f"SELECT entity_id, ts, num FROM attr_history WHERE tenant = ? AND {where} AND attr = ? "
+                f"AND dataset_id = ? AND {alive} AND observed_at IS NOT NULL AND num IS NOT NULL{window} "
+                "ORDER BY entity_id, ts",
+                (tenant, *params, attr, dataset_id, *bounds),
+            ).fetchall()
+        return rows
+
+    def read_series_in(
+        self, tenant: str, entity_id: str, attr: str, ranges: Sequence[tuple[int, int]], *, dataset_id: str,
+    ) -> list[tuple[int, float]]:
+        """:meth:`read_series` of one instance over several [start µs, end µs) ranges at once."""
+        if not ranges:
+            return []
+        if len(ranges) == 1:
+            return self.read_series(tenant, entity_id, attr, ranges[0][0], ranges[0][1], dataset_id=dataset_id)
+        bounds = self._dump([[int(a), int(b)] for a, b in ranges])
+        if self.dialect == "postgres":
+            return self.conn.execute(
+                "SELECT x.ts, x.num FROM jsonb_to_recordset(%b::jsonb) AS r(a bigint, b bigint) CROSS JOIN LATERAL "
+                "(SELECT h.ts, h.num FROM attr_history h WHERE h.tenant = %s AND h.entity_id = %s AND h.attr = %s "
+                "AND h.ts >= r.a AND h.ts < r.b AND h.dataset_id = %s AND NOT h.deleted "
+                "AND h.observed_at IS NOT NULL AND h.num IS NOT NULL OFFSET 0) x ORDER BY x.ts",
+                ("[" + ",".join(f'{{"a":{a},"b":{b}}}' for a, b in ranges) + "]", tenant, entity_id, attr,
+                 dataset_id),
+            ).fetchall()
+        return self.conn.execute(
+            "SELECT h.ts, h.num FROM json_each(?) r CROSS JOIN attr_history h ON h.tenant = ? AND h.entity_id = ? "
+            "AND h.attr = ? AND h.ts >= r.value ->> 0 AND h.ts < r.value ->> 1 WHERE h.dataset_id = ? "
+            "AND h.deleted = 0 AND h.observed_at IS NOT NULL AND h.num IS NOT NULL ORDER BY h.ts",
+            (bounds, tenant, entity_id, attr, dataset_id),
+        ).fetchall()
 
     def _history_where(self, tenant: str, query: HistoryQuery) -> tuple[str, list[Any]]:
         clauses = ["tenant = ?"]
@@ -850,17 +1235,34 @@ class SqlSession(Session):
             "SELECT entity_id, attr, dataset_id, instance_id, observed_at, created_at, modified_at, deleted, "
             f"instance, {column} AS t FROM attr_history WHERE {where}"
         )
-        if query.last_n:
-            partition = "entity_id, attr, dataset_id" if query.last_n_by_dataset else "entity_id, attr"
-            sql = (
-                f"SELECT * FROM (SELECT h.*, row_number() OVER (PARTITION BY {partition} ORDER BY t DESC) "
-                f"AS rn FROM ({select}) h) r WHERE rn <= {int(query.last_n)} ORDER BY entity_id, attr, t"
-            )
+        pairs = len(set(query.entity_ids)) * len(set(query.attrs)) if query.attrs is not None else None
+        if query.last_n and not query.last_n_by_dataset and pairs is not None and pairs <= 200:
+            # The last N of each (entity, attribute) by an indexed descending read each, instead of a
+            # window function over every row (a year of 1-minute history to find one instance).
+            rows = []
+            for entity_id in sorted(set(query.entity_ids)):
+                for attr in sorted(set(query.attrs or ())):
+                    one = replace(query, entity_ids=[entity_id], attrs=[attr], last_n=None, limit=None)
+                    where_one, params_one = self._history_where(tenant, one)
+                    rows += self._exec(
+                        "SELECT entity_id, attr, dataset_id, instance_id, observed_at, created_at, modified_at, "
+                        f"deleted, instance, {column} AS t FROM attr_history WHERE {where_one} "
+                        f"ORDER BY {column} DESC LIMIT {int(query.last_n)}", params_one).fetchall()
+            rows.sort(key=itemgetter(0, 1, 9))
+            if query.limit:
+                rows = rows[: int(query.limit)]
         else:
-            sql = f"{select} ORDER BY entity_id, attr, t"
-        if query.limit:
-            sql += f" LIMIT {int(query.limit)}"
-        rows = self._exec(sql, params).fetchall()
+            if query.last_n:
+                partition = "entity_id, attr, dataset_id" if query.last_n_by_dataset else "entity_id, attr"
+                sql = (
+                    f"SELECT * FROM (SELECT h.*, row_number() OVER (PARTITION BY {partition} ORDER BY t DESC) "
+                    f"AS rn FROM ({select}) h) r WHERE rn <= {int(query.last_n)} ORDER BY entity_id, attr, t"
+                )
+            else:
+                sql = f"{select} ORDER BY entity_id, attr, t"
+            if query.limit:
+                sql += f" LIMIT {int(query.limit)}"
+            rows = self._exec(sql, params).fetchall()
         return [
             HistoryRow(
                 entity_id=r[0],
@@ -951,18 +1353,13 @@ class SqlSession(Session):
         """
         needed = {"total": "totalCount" in methods, "s": bool({"sum", "avg", "stddev"} & set(methods)),
                   "mn": "min" in methods, "mx": "max" in methods, "sq": bool({"sumsq", "stddev"} & set(methods))}
-        grouped = period_us != HOUR_US  # several rollup hours per bucket
+        # Rows are per hour and datasetId: always grouped into buckets (one bucket of one-hour periods
+        # may hold several datasets).
         agg = {"total": "sum(n_rows)", "s": "sum(s)", "mn": "min(mn)", "mx": "max(mx)", "sq": "sum(sq)"}
         cast = "" if self.dialect == "sqlite" else "::bigint"
-        columns = []
-        for name, wanted in needed.items():
-            if not wanted:
-                columns.append("NULL")
-            elif grouped:
-                columns.append(agg[name] + (cast if name == "total" else ""))
-            else:
-                columns.append("n_rows" if name == "total" else name)
-        n_col = f"sum(n_num){cast}" if grouped else "n_num"
+        columns = [(agg[name] + (cast if name == "total" else "")) if wanted else "NULL"
+                   for name, wanted in needed.items()]
+        n_col = f"sum(n_num){cast}"
         one_attr = query.attrs is not None and len(query.attrs) == 1
         clauses = ["tenant = ?", "entity_id = ?", "hour >= ?"]
         tail: list[Any] = [origin_us]
@@ -978,7 +1375,7 @@ class SqlSession(Session):
         attr_col = "NULL" if one_attr else "attr"
         sql = (f"SELECT {attr_col}, ((hour - ?) / ?) AS b, {', '.join(columns)}, {n_col} FROM attr_rollup "
                f"WHERE {' AND '.join(clauses)}")
-        sql += " GROUP BY attr, b ORDER BY attr, b" if grouped else " ORDER BY attr, hour"
+        sql += " GROUP BY attr, b ORDER BY attr, b"
         sql = self._sql(sql)
         out: dict[tuple[str, str], tuple[list[int], dict[str, list[Any]]]] = {}
         for entity_id in sorted(set(query.entity_ids)):
@@ -1080,6 +1477,7 @@ class SqlSession(Session):
             self._refresh_rollup(tenant, keys)
         else:  # every row of the entity (or of one attribute) is gone: so are its rollup hours
             self._exec(f"DELETE FROM attr_rollup WHERE {where}", params)
+            self._exec(f"DELETE FROM attr_rollup_hist WHERE {where}", params)
         return count
 
     def update_history_instance(self, tenant: str, entity_id: str, attr: str, instance_id: str,

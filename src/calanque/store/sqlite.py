@@ -11,7 +11,7 @@ from pathlib import Path
 
 from calanque.ngsild.qlang import register_sqlite_functions
 from calanque.store.base import Store
-from calanque.store.migrations import migration_files
+from calanque.store.migrations import AFTER, migration_files
 from calanque.store.scope import current as current_scope
 from calanque.store.sql import SqlSession
 
@@ -90,6 +90,8 @@ class SqliteStore(Store):
                     continue
                 for statement in _split_sql(sql):
                     conn.execute(statement)
+                if name in AFTER:
+                    AFTER[name](SqlSession(conn, "sqlite"))
                 conn.execute(
                     "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                     (name, datetime.now(UTC).isoformat()),

@@ -18,16 +18,18 @@ from pydantic import Field
 from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts, parse_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
-from calanque.store.base import HistoryQuery, Session
+from calanque.store.base import HistoryQuery, HourlyRollup, Session
 from calanque.usecases.common import CamelModel, from_us, max_period_of, parse_window, store_of, term_iri, to_us
+from calanque.usecases.hourly import HybridSeries, Usable, read_hybrid
 from calanque.usecases.lighting.assets import Fleet, Group, Light, load_fleet, number, of_type, value
 from calanque.usecases.lighting.energy import (
+    HourBlocks,
     LightEnergy,
     aggregate,
-    energy_from_counter_values,
-    energy_from_power_us,
+    energy_from_counter_hours,
+    energy_from_power_hours,
     on_hours,
-    on_hours_from_power_us,
+    on_hours_from_power_hours,
 )
 from calanque.usecases.lighting.faults import LAMP_FAILURE, Fault, LightObservations, detect_faults
 from calanque.usecases.lighting.schedule import Switch, night_schedule, sun_times
@@ -250,14 +252,31 @@ def _series(session: Session, tenant: str, light: str, attr: str, start: datetim
     return [(from_us(t), float(v)) for t, v in rows]
 
 
-def _arrays(session: Session, tenant: str, entity: str, attr: str, start: datetime,
-            end: datetime) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_series` as (epoch microseconds, values) arrays."""
-    rows = session.read_series(tenant, entity, term_iri(attr), to_us(start), to_us(end), dataset_id="")
-    if not rows:
-        return np.empty(0, dtype=np.int64), np.empty(0)
-    table = np.array(rows, dtype=float)  # epoch microseconds stay exact in a float64 (< 2**53)
-    return table[:, 0].astype(np.int64), table[:, 1]
+def _hourly(session: Session, tenant: str, entity: str, attr: str, start: datetime, end: datetime,
+            usable: Usable | None = None) -> HybridSeries:
+    """A numeric attribute's default-instance history in [start, end): whole hours as the store's hourly
+    summaries (those ``usable`` accepts), raw samples elsewhere."""
+    return read_hybrid(session, tenant, entity, term_iri(attr), to_us(start), to_us(end), dataset_id="",
+                       usable=usable)
+
+
+def _blocks(series: HybridSeries) -> HourBlocks:
+    """The summarised hours of a series, as the energy computations take them."""
+    h = series.hours
+    return HourBlocks(h.t0, h.v0, h.t1, h.v1, h.n, h.mn, h.mx, h.inc, h.trap)
+
+
+def _power_hours(light: Light, settings: LightingSettings, max_gap: timedelta) -> Usable:
+    """Which hours of a light's power readings can be used summarised: no step longer than ``max_gap`` (the
+    integration skips those), and all lit or all unlit (at least 10 % of nominal power, or below)."""
+    gap_us = max_gap.total_seconds() * 1e6
+    lit = settings.failure_power_ratio * light.nominal_w if light.nominal_w and light.nominal_w > 0 else None
+
+    def usable(hours: HourlyRollup) -> np.ndarray:
+        short = hours.dmax <= gap_us
+        return short if lit is None else short & ((hours.mn >= lit) | (hours.mx < lit))
+
+    return usable
 
 
 def _reporting_interval(messages: list[datetime], settings: LightingSettings) -> timedelta:
@@ -472,27 +491,30 @@ def build_router(settings: LightingSettings) -> APIRouter:
         with store_of(request).session() as session:
             fleet = _fleet(session, tenant, group)
             lights = [lt for lt in fleet.lights.values() if group is None or lt.group_id == group]
-            counters = {lt.id: _arrays(session, tenant, lt.id, "lifetimePowerConsumption", start, end)[1]
+            counters = {lt.id: _hourly(session, tenant, lt.id, "lifetimePowerConsumption", start, end)
                         for lt in lights}
-            powers = {lt.id: _arrays(session, tenant, lt.id, "powerConsumption", start, end) for lt in lights}
-            unpowered = [lid for lid, (times, _) in powers.items() if len(times) < 2]
+            powers = {lt.id: _hourly(session, tenant, lt.id, "powerConsumption", start, end,
+                                     _power_hours(lt, settings, max_gap)) for lt in lights}
+            unpowered = [lid for lid, power in powers.items() if power.samples < 2]
             before = _last_before(session, tenant, unpowered, ["powerState"], start)
             reports = _reports(session, tenant, unpowered, "powerState", start, end)
             for light in lights:
-                counter, (times, power) = counters[light.id], powers[light.id]
-                if len(counter) >= 2:
-                    consumed, source = energy_from_counter_values(counter), "counter"
-                elif len(times) >= 2:
-                    consumed, source = energy_from_power_us(times, power, max_gap), "powerConsumption"
+                counter, power = counters[light.id], powers[light.id]
+                if counter.samples >= 2:
+                    consumed = energy_from_counter_hours(counter.times, counter.values, _blocks(counter))
+                    source = "counter"
+                elif power.samples >= 2:
+                    consumed = energy_from_power_hours(power.times, power.values, _blocks(power), max_gap)
+                    source = "powerConsumption"
                 else:
                     without_data.append(light.id)
                     continue
                 if not light.nominal_w or light.nominal_w <= 0:
                     without_nominal.append(light.id)
                     continue
-                if len(times) >= 2:
-                    hours = on_hours_from_power_us(times, power, settings.failure_power_ratio * light.nominal_w,
-                                                   max_gap)
+                if power.samples >= 2:
+                    hours = on_hours_from_power_hours(power.times, power.values, _blocks(power),
+                                                      settings.failure_power_ratio * light.nominal_w, max_gap)
                     hours_source = "powerConsumption"
                 else:
                     hours = on_hours(_state_reports(before, reports, light.id, start), until=end)
@@ -505,8 +527,9 @@ def build_router(settings: LightingSettings) -> APIRouter:
                 ))
             cabinet_ids = sorted({lt.cabinet_id for lt in lights if lt.cabinet_id})
             for cid in cabinet_ids:
-                readings = _arrays(session, tenant, cid, "energyConsumed", start, end)[1]
-                metered[cid] = energy_from_counter_values(readings) if len(readings) >= 2 else None
+                meter = _hourly(session, tenant, cid, "energyConsumed", start, end)
+                metered[cid] = (energy_from_counter_hours(meter.times, meter.values, _blocks(meter))
+                                if meter.samples >= 2 else None)
         groups = aggregate([e for e in energies if fleet.lights[e.id].group_id],
                            {lt.id: lt.group_id for lt in lights if lt.group_id})
         cabinets = aggregate([e for e in energies if fleet.lights[e.id].cabinet_id],

@@ -150,3 +150,69 @@ def aggregate(lights: Iterable[LightEnergy], membership: Mapping[str, str]) -> d
     if missing:
         raise ValueError(f"lights without a group/cabinet in the membership map: {', '.join(sorted(missing))}")
     return {key: LightEnergy(key, c, b) for key, (c, b) in totals.items()}
+
+
+@dataclass(frozen=True)
+class HourBlocks:
+    """Whole hours of a series given as summaries (:mod:`calanque.store.rollup`): the first ``(t0, v0)`` and
+    last ``(t1, v1)`` sample of each (epoch µs), how many samples ``n``, their min and max, and over the
+    steps inside the hour the counter increase ``inc`` and the trapezoid integral ``trap`` (value·s)."""
+
+    t0: np.ndarray
+    v0: np.ndarray
+    t1: np.ndarray
+    v1: np.ndarray
+    n: np.ndarray
+    mn: np.ndarray
+    mx: np.ndarray
+    inc: np.ndarray
+    trap: np.ndarray
+
+
+def _pairs(times_us: np.ndarray, values: np.ndarray, hours: HourBlocks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The raw samples and every hour's first and last sample in time order, and which consecutive pairs
+    are not the inside of one hour (first to last sample of that hour, summarised instead)."""
+    several = np.asarray(hours.n) > 1
+    t = np.concatenate((np.asarray(times_us, dtype=np.int64), hours.t0, hours.t1[several]))
+    v = np.concatenate((np.asarray(values, dtype=float), hours.v0, hours.v1[several]))
+    # 0 raw sample, 1 first sample of an hour followed by its last one, 2 last sample of an hour
+    kind = np.concatenate((np.zeros(len(times_us), dtype=np.int8), np.where(several, 1, 0).astype(np.int8),
+                           np.full(int(several.sum()), 2, dtype=np.int8)))
+    order = np.argsort(t, kind="stable")
+    t, v, kind = t[order], v[order], kind[order]
+    outside = ~((kind[:-1] == 1) & (kind[1:] == 2)) if t.size else np.ones(0, dtype=bool)
+    return t, v, outside
+
+
+def energy_from_counter_hours(times_us: np.ndarray, counter_kwh: np.ndarray, hours: HourBlocks) -> float:
+    """:func:`energy_from_counter_values` over raw readings and whole hours given as summaries."""
+    t, v, outside = _pairs(times_us, counter_kwh, hours)
+    if t.size < 2:
+        return 0.0
+    steps = np.diff(v)
+    return float(np.sum(np.where(steps >= 0, steps, v[1:])[outside]) + np.sum(hours.inc))
+
+
+def energy_from_power_hours(times_us: np.ndarray, power_w: np.ndarray, hours: HourBlocks,
+                            max_gap: timedelta = timedelta(minutes=30)) -> float:
+    """:func:`energy_from_power_us` over raw samples and whole hours given as summaries, none of which has a
+    step longer than ``max_gap`` between its samples."""
+    t, v, outside = _pairs(times_us, power_w, hours)
+    if t.size < 2:
+        return 0.0
+    dt_s = np.diff(t) / 1e6
+    counted = outside & (dt_s <= max_gap.total_seconds())
+    return (float(np.sum(((v[:-1] + v[1:]) / 2 * dt_s / 3600)[counted])) + float(np.sum(hours.trap)) / 3600) / 1000
+
+
+def on_hours_from_power_hours(times_us: np.ndarray, power_w: np.ndarray, hours: HourBlocks, on_at_w: float,
+                              max_gap: timedelta = timedelta(minutes=30)) -> float:
+    """:func:`on_hours_from_power_us` over raw samples and whole hours given as summaries, each of which is
+    all at or above ``on_at_w`` or all below it, with no step longer than ``max_gap``."""
+    t, v, outside = _pairs(times_us, power_w, hours)
+    if t.size < 2:
+        return 0.0
+    dt_s = np.diff(t) / 1e6
+    lit = outside & (dt_s <= max_gap.total_seconds()) & (v[:-1] >= on_at_w)
+    inside = np.where(np.asarray(hours.mn) >= on_at_w, (hours.t1 - hours.t0) / 1e6, 0.0)
+    return (float(np.sum(dt_s[lit])) + float(np.sum(inside))) / 3600

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -21,8 +21,9 @@ import numpy as np
 
 from calanque.ngsild.canonical import parse_ts
 from calanque.ngsild.errors import TooManyResults
-from calanque.store.base import EntityQuery, Store
+from calanque.store.base import EntityQuery, HourlyRollup, Session, Store
 from calanque.usecases.common import term_iri, to_us
+from calanque.usecases.hourly import read_hybrid
 from calanque.usecases.mobility.counts import CountArrays
 
 COUNT_ATTRIBUTES = {"TrafficFlowObserved": "intensity", "CrowdFlowObserved": "peopleCount"}
@@ -144,14 +145,18 @@ def list_counters(store: Store, tenant: str, page: int = 500) -> Iterator[Counte
 
 @dataclass(frozen=True, slots=True)
 class Samples:
-    """The raw count samples of one counter: per direction, (observedAt µs array, count array)."""
+    """The count samples of one counter, per direction: raw (observedAt µs array, count array), and the
+    whole hours read as the store's hourly summaries (:mod:`calanque.usecases.hourly`)."""
 
     series: dict[str, tuple[np.ndarray, np.ndarray]]
     ignored: int  # negative counts left out
+    hours: dict[str, HourlyRollup] = field(default_factory=dict)
 
     def arrays(self, period_s: float) -> CountArrays:
-        """The samples as count records of ``period_s`` seconds each."""
-        return CountArrays.from_samples(self.series, period_s)
+        """The samples as count records of ``period_s`` seconds each (an hour's samples after its first
+        one as a single record from its first to its last sample: they lie between the two)."""
+        summaries = {name: (h.t0, h.v0, h.t1, h.s - h.v0, h.n) for name, h in self.hours.items()}
+        return CountArrays.from_samples(self.series, period_s, summaries)
 
 
 def read_direction(
@@ -168,10 +173,7 @@ def read_direction(
             dataset_id=dataset, limit=None if limit is None else limit + 1,
         )
     if limit is not None and len(rows) > limit:
-        raise TooManyResults(
-            f"direction '{direction_name(dataset)}' of counter '{counter.id}' holds more than {limit} samples in "
-            "this period (the server's max_history_rows); ask for a shorter period"
-        )
+        raise _too_many(counter, dataset, limit)
     flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=2 * len(rows))
     return flat[0::2].astype(np.int64), flat[1::2]
 
@@ -182,21 +184,68 @@ def read_samples(
 ) -> Samples:
     """Count samples whose interval overlaps [start, end): observed in [start, end + period).
 
-    Negative counts (a device fault) are left out and counted in ``ignored``. TooManyResults (403)
-    when a direction holds more than ``limit`` samples in the window.
+    Whole hours whose samples are non-negative and do not overlap (steps of at least the period) are
+    read as the store's hourly summaries, the rest raw. Negative counts (a device fault) are left out
+    and counted in ``ignored``. TooManyResults (403) when a direction holds more than ``limit`` samples
+    in the window.
     """
+    if start is None or end is None:
+        with store.session() as session:
+            return _raw_samples(session, tenant, counter, start, end, limit)
+    start_us = to_us(start)
+    end_us = to_us(end) + int(counter.period_s * 1_000_000)
+    period_us = counter.period_s * 1e6
+
+    def usable(hours: HourlyRollup) -> np.ndarray:
+        return (hours.mn >= 0) & ((hours.n == 1) | (hours.dmin >= period_us))
+
+    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    summaries: dict[str, HourlyRollup] = {}
+    ignored = 0
+    with store.session() as session:
+        for name, dataset in counter.directions:
+            hybrid = read_hybrid(session, tenant, counter.id, counter.attribute_iri, start_us, end_us,
+                                 dataset_id=dataset, usable=usable)
+            if limit is not None and hybrid.samples > limit:
+                raise _too_many(counter, dataset, limit)
+            times, values = hybrid.times, hybrid.values
+            good = values >= 0
+            if not good.all():
+                ignored += int((~good).sum())
+                times, values = times[good], values[good]
+            series[name] = (times, values)
+            summaries[name] = hybrid.hours
+    return Samples(series, ignored, summaries)
+
+
+def _raw_samples(session: Session, tenant: str, counter: Counter, start: datetime | None, end: datetime | None,
+                 limit: int | None) -> Samples:
+    """:func:`read_samples` from raw samples only (open windows)."""
     start_us = to_us(start) if start else None
     end_us = to_us(end) + int(counter.period_s * 1_000_000) if end else None
     series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     ignored = 0
     for name, dataset in counter.directions:
-        times, values = read_direction(store, tenant, counter, dataset, start_us, end_us, limit=limit)
+        rows = session.read_series(tenant, counter.id, counter.attribute_iri, start_us, end_us, dataset_id=dataset,
+                                   limit=None if limit is None else limit + 1)
+        if limit is not None and len(rows) > limit:
+            raise _too_many(counter, dataset, limit)
+        flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=2 * len(rows))
+        times, values = flat[0::2].astype(np.int64), flat[1::2]
         good = values >= 0
         if not good.all():
             ignored += int((~good).sum())
             times, values = times[good], values[good]
         series[name] = (times, values)
     return Samples(series, ignored)
+
+
+def _too_many(counter: Counter, dataset: str, limit: int) -> TooManyResults:
+    """The error for a direction holding more than ``limit`` samples in a period."""
+    return TooManyResults(
+        f"direction '{direction_name(dataset)}' of counter '{counter.id}' holds more than {limit} samples in "
+        "this period (the server's max_history_rows); ask for a shorter period"
+    )
 
 
 def first_sample_us(store: Store, tenant: str, counter: Counter, dataset: str) -> int | None:

@@ -147,23 +147,39 @@ class CountArrays:
         )
 
     @classmethod
-    def from_samples(cls, samples: Mapping[str, tuple[Any, Any]], period_s: float) -> CountArrays:
+    def from_samples(cls, samples: Mapping[str, tuple[Any, Any]], period_s: float,
+                     summaries: Mapping[str, tuple[Any, Any, Any, Any, Any]] | None = None) -> CountArrays:
         """Records from timestamped samples: ``{direction: (end times in epoch µs, counts)}``.
 
         Each sample covers the ``period_s`` seconds ending at its time (the NGSI-LD convention
-        for counts: ``observedAt`` is the end of the counting interval). Raises ValueError
-        naming the first negative or non-finite count.
+        for counts: ``observedAt`` is the end of the counting interval). ``summaries`` gives more
+        samples of a direction as whole hours, ``(first µs, first count, last µs, sum of the others,
+        number of samples)`` arrays: the first sample is a record as above, the others, which lie
+        between the first and the last sample, one record from the first to the last sample (so
+        every bucket made of whole hours gets the same counts). Raises ValueError naming the first
+        negative or non-finite count.
         """
         if not (math.isfinite(period_s) and period_s > 0):
             raise ValueError(f"the counting period must be a positive number of seconds, got {period_s!r}")
-        names = tuple(sorted(samples))
-        ends, counts, dirs = [], [], []
+        summaries = summaries or {}
+        names = tuple(sorted(set(samples) | set(summaries)))
+        starts, ends, counts, dirs = [], [], [], []
         for i, name in enumerate(names):
-            times, values = samples[name]
+            times, values = samples.get(name, ((), ()))
             end = np.asarray(times, dtype=np.float64) / 1e6
             value = np.asarray(values, dtype=np.float64)
             if end.shape != value.shape:
                 raise ValueError(f"direction '{name}': {end.size} times but {value.size} counts")
+            pieces = [(end - period_s, end, value)]
+            if name in summaries:
+                first, first_count, last, rest, n = (np.asarray(a) for a in summaries[name])
+                first_s, last_s = first.astype(np.float64) / 1e6, last.astype(np.float64) / 1e6
+                pieces.append((first_s - period_s, first_s, first_count.astype(np.float64)))
+                inner = n > 1
+                pieces.append((first_s[inner], last_s[inner], rest[inner].astype(np.float64)))
+            start = np.concatenate([p[0] for p in pieces])
+            end = np.concatenate([p[1] for p in pieces])
+            value = np.concatenate([p[2] for p in pieces])
             bad = ~np.isfinite(value) | (value < 0)
             if bad.any():
                 at = int(np.argmax(bad))
@@ -171,14 +187,15 @@ class CountArrays:
                 raise ValueError(
                     f"direction '{name}': the count at {moment} is {float(value[at])!r}; counts must be finite and >= 0"
                 )
+            starts.append(start)
             ends.append(end)
             counts.append(value)
             dirs.append(np.full(end.size, i, dtype=np.int64))
         if not names:
             empty = np.empty(0, dtype=np.float64)
             return cls._sorted(empty, empty, empty, np.empty(0, dtype=np.int64), ())
-        end = np.concatenate(ends)
-        return cls._sorted(end - period_s, end, np.concatenate(counts), np.concatenate(dirs), names)
+        return cls._sorted(np.concatenate(starts), np.concatenate(ends), np.concatenate(counts),
+                           np.concatenate(dirs), names)
 
 
 Records = Iterable[CountRecord] | CountArrays

@@ -83,12 +83,14 @@ class Samples:
     The fast input of every function here: no Python object is built per sample. With
     ``durations`` (seconds, one per sample) each sample covers ``[t, t + duration)``, truncated
     at the next sample so that no time is counted twice; ``max_gap`` and ``sample_duration``
-    are then not accepted.
+    are then not accepted. ``counts`` (with durations) tells how many samples each element
+    stands for, when some are the summarised parts of whole hours (:meth:`ending_at_hourly`).
     """
 
     times: np.ndarray
     levels: np.ndarray
     durations: np.ndarray | None = None
+    counts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times, dtype=np.float64).reshape(-1)
@@ -107,9 +109,17 @@ class Samples:
                 raise ValueError(f"sample #{int(bad[0])} has a non-finite {name} {values[bad[0]]}")
         if durations is not None and (negative := np.flatnonzero(durations < 0)).size:
             raise ValueError(f"sample #{int(negative[0])} has a negative duration {durations[negative[0]]}")
+        counts = None
+        if self.counts is not None:
+            if durations is None:
+                raise ValueError("sample counts need durations")
+            counts = np.asarray(self.counts, dtype=np.int64).reshape(-1)
+            if counts.shape != times.shape:
+                raise ValueError(f"there are {times.size} timestamps but {counts.size} counts")
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "durations", durations)
+        object.__setattr__(self, "counts", counts)
 
     @classmethod
     def ending_at(cls, epoch_us: Sequence[int] | np.ndarray, levels: Sequence[float] | np.ndarray,
@@ -135,6 +145,60 @@ class Samples:
         ends, values = ends[last_of_ties] / 1e6, values[last_of_ties]
         durations = np.minimum(np.diff(ends, prepend=-math.inf), period)
         return cls(ends - durations, values, durations)
+
+    @classmethod
+    def ending_at_hourly(cls, epoch_us: np.ndarray, levels: np.ndarray, period: float, *, first_us: np.ndarray,
+                         first_levels: np.ndarray, last_us: np.ndarray, n: np.ndarray, owner: np.ndarray,
+                         hist_levels: np.ndarray, hist_us: np.ndarray) -> Samples:
+        """:meth:`ending_at` over raw samples and whole hours given as summaries, with the same result.
+
+        Hour j holds ``n[j]`` samples from ``first_us[j]`` to ``last_us[j]`` (no two at one time, no step
+        between them longer than ``period``, no raw sample in that hour): its first sample is kept as
+        is (its interval starts after the sample before it, in an earlier hour), the others are given
+        by the time spent at each level, ``hist_us`` µs at ``hist_levels`` for the entries whose
+        ``owner`` is j. Those entries are laid end to end from the first sample: the hour's energy,
+        coverage and level distribution are exact, and no period or window boundary may fall inside
+        such an hour (the caller reads those hours raw).
+        """
+        if not (math.isfinite(period) and period > 0):
+            raise ValueError(f"the integration period must be a positive number of seconds, got {period}")
+        ends = np.asarray(epoch_us, dtype=np.int64)
+        values = np.asarray(levels, dtype=np.float64)
+        if ends.size > 1 and not (np.diff(ends) >= 0).all():
+            order = np.argsort(ends, kind="stable")
+            ends, values = ends[order], values[order]
+        last_of_ties = np.append(ends[1:] != ends[:-1], True) if ends.size else np.ones(0, dtype=bool)
+        ends, values = ends[last_of_ties], values[last_of_ties]
+        hours = np.asarray(first_us, dtype=np.int64).size
+        # Elements in time order: raw samples and hours; an element's successor starts after its last sample.
+        at = np.concatenate((ends, np.asarray(first_us, dtype=np.int64)))
+        last = np.concatenate((ends, np.asarray(last_us, dtype=np.int64)))
+        level = np.concatenate((values, np.asarray(first_levels, dtype=np.float64)))
+        order = np.argsort(at, kind="stable")
+        at_s, last_s = at[order] / 1e6, last[order] / 1e6
+        durations = np.minimum(at_s - np.concatenate(([-math.inf], last_s[:-1])), period)
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        # The summarised samples of each hour, laid end to end from its first sample.
+        owner = np.asarray(owner, dtype=np.int64)
+        spent = np.asarray(hist_us, dtype=np.int64)
+        offsets = np.cumsum(spent) - spent
+        if spent.size:
+            offsets -= offsets[np.searchsorted(owner, owner, side="left")]
+        block = np.asarray(first_us, dtype=np.int64)[owner] + offsets
+        starts_s, stops_s = block / 1e6, (block + spent) / 1e6
+        lead = np.ones(owner.size, dtype=bool)
+        lead[1:] = owner[1:] != owner[:-1]
+        counts = np.where(lead, np.asarray(n, dtype=np.int64)[owner] - 1, 0)
+        sort_rank = np.concatenate((rank, rank[ends.size:][owner] if hours else owner))
+        sub = np.concatenate((np.zeros(order.size, dtype=np.int64), np.arange(1, owner.size + 1)))
+        final = np.lexsort((sub, sort_rank))
+        return cls(
+            np.concatenate(((at / 1e6 - durations[rank]), starts_s))[final],
+            np.concatenate((level, np.asarray(hist_levels, dtype=np.float64)))[final],
+            np.concatenate((durations[rank], stops_s - starts_s))[final],
+            np.concatenate((np.ones(order.size, dtype=np.int64), counts))[final],
+        )
 
 
 Series = Sequence[tuple[datetime, float]] | Samples
@@ -219,11 +283,12 @@ def _arrays(series: Series) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True, slots=True)
 class _Window:
-    """Clipped intervals of one time window: durations (s), levels (dB) and 10^(L/10)."""
+    """Clipped intervals of one time window: durations (s), levels (dB), 10^(L/10) and samples stood for."""
 
     durations: np.ndarray
     levels: np.ndarray
     energy: np.ndarray
+    counts: np.ndarray
 
     def covered(self) -> float:
         """Seconds covered by samples."""
@@ -239,13 +304,13 @@ class _Window:
         out: dict[str, Any] = {"LAeq": _level(self.dose(), covered)}
         out.update(zip((k for k, _ in _PERCENTILES), _exceeded(self.durations, self.levels,
                                                                 [p for _, p in _PERCENTILES]), strict=True))
-        out["samples"] = int(self.durations.size)
+        out["samples"] = int(self.counts.sum())
         out["coverage"] = covered / span if span > 0 else 0.0
         return out
 
 
 _EMPTY = np.empty(0)
-_NO_WINDOW = _Window(_EMPTY, _EMPTY, _EMPTY)
+_NO_WINDOW = _Window(_EMPTY, _EMPTY, _EMPTY, np.empty(0, dtype=np.int64))
 
 
 class _Timeline:
@@ -258,6 +323,7 @@ class _Timeline:
         gap_s = _seconds(max_gap, "max_gap")
         fixed_s = _seconds(sample_duration, "sample_duration")
         given = series.durations if isinstance(series, Samples) else None
+        counts = series.counts if isinstance(series, Samples) else None
         if given is not None and (gap_s is not None or fixed_s is not None):
             raise ValueError("these samples carry their own durations: "
                              "pass neither max_gap nor sample_duration")
@@ -267,6 +333,7 @@ class _Timeline:
             order = np.argsort(stamps, kind="stable")  # ties keep their input order
             stamps, levels = stamps[order], levels[order]
             given = given[order] if given is not None else None
+            counts = counts[order] if counts is not None else None
             steps = np.diff(stamps)
         if given is not None:
             fixed, nominal, cap = given[:-1], (given[-1] if given.size else 0.0), math.inf
@@ -285,10 +352,13 @@ class _Timeline:
             else:
                 durations[:-1] = np.where(steps <= cap, steps, nominal)
             durations[-1] = nominal
+        if counts is None:
+            counts = np.ones(stamps.size, dtype=np.int64)
         keep = durations > 0
         if not keep.all():
-            stamps, durations, levels = stamps[keep], durations[keep], levels[keep]
+            stamps, durations, levels, counts = stamps[keep], durations[keep], levels[keep], counts[keep]
         self.starts = stamps
+        self.counts = counts
         self.durations = durations
         self.ends = stamps + durations
         self.levels = levels
@@ -303,7 +373,7 @@ class _Timeline:
         durations = self.durations[i0:i1].copy()
         durations[0] = min(self.ends[i0], b) - max(self.starts[i0], a)
         durations[-1] = min(self.ends[i1 - 1], b) - max(self.starts[i1 - 1], a)
-        return _Window(durations, self.levels[i0:i1], self.energy[i0:i1])
+        return _Window(durations, self.levels[i0:i1], self.energy[i0:i1], self.counts[i0:i1])
 
     def counts(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Number of intervals overlapping each window [starts[k], ends[k])."""
@@ -427,6 +497,15 @@ def period_bounds(day: date, periods: PeriodScheme = "fr",
         "evening": (at(day, evening_h), at(day, night_h)),
         "night": (at(day, night_h), at(nxt, day_h)),
     }
+
+
+def period_cuts(first: date, last: date, periods: PeriodScheme = "fr", tz: str = "Europe/Paris") -> np.ndarray:
+    """Epoch µs of every day, evening and night start of the local dates first..last (inclusive)."""
+    zone = time_zone(tz)
+    hours = _scheme(periods)
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    return np.array([int(datetime.combine(day, time(hour), tzinfo=zone).timestamp()) * 1_000_000
+                     for day in days for hour in hours], dtype=np.int64)
 
 
 def laeq(series: Series, start: datetime, end: datetime, *, max_gap: timedelta | None = None,

@@ -23,13 +23,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, Query, Request
 
 from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, TooManyResults
-from calanque.store.base import EntityQuery
-from calanque.usecases import common
+from calanque.store.base import EntityQuery, HourlyRollup
+from calanque.usecases import common, hourly
 from calanque.usecases.noise import indicators as ind
 from calanque.usecases.registry import Dashboard, Indicator, MapContext, MapState, Publication, Threshold, UseCase
 
@@ -89,17 +90,37 @@ def measurement_period(entity: dict) -> float:
     return float(value)
 
 
-def _samples(request: Request, tenant: str, entity: dict, start: datetime, end: datetime) -> ind.Samples:
-    """The LAeq samples whose integration period overlaps [start, end)."""
+def _samples(request: Request, tenant: str, entity: dict, start: datetime, end: datetime,
+             periods: ind.PeriodScheme, tz: str) -> ind.Samples:
+    """The LAeq samples whose integration period overlaps [start, end).
+
+    Whole hours are read as the store's hourly summaries (:mod:`calanque.usecases.hourly`) when
+    they kept their level histogram, no step between their samples is longer than the period and no
+    day/evening/night boundary falls inside them (zones with offsets in whole hours: none does);
+    the rest as raw samples. The indicators are those of the raw samples.
+    """
     period = measurement_period(entity)
     # A sample stamped t covers [t - period, t): those ending in (start, end + period] can overlap.
-    stamps, levels = common.series(request, tenant, entity["id"], LEVEL_ATTR, start,
-                                   end + timedelta(seconds=period, microseconds=1), dataset_id="")
+    lo, hi = common.to_us(start), common.to_us(end + timedelta(seconds=period, microseconds=1))
+    zone = ind.time_zone(tz)
+    cuts = np.concatenate(([lo, hi], ind.period_cuts(start.astimezone(zone).date() - timedelta(days=2),
+                                                      end.astimezone(zone).date() + timedelta(days=2), periods, tz)))
+
+    def usable(hours: HourlyRollup) -> np.ndarray:
+        return hourly.with_hist(hours) & (hours.dmax <= period * 1e6) & ~hourly.crossing(hours, cuts)
+
+    with common.store_of(request).session() as session:
+        series = hourly.read_hybrid(session, tenant, entity["id"], common.term_iri(LEVEL_ATTR), lo, hi,
+                                    dataset_id="", usable=usable, hist=True)
     limit = getattr(request.app.state.settings, "max_history_rows", None)
-    if limit is not None and len(stamps) >= limit:
+    if limit is not None and series.samples >= limit:
         raise TooManyResults(f"the period holds {limit} or more LAeq samples of '{entity['id']}', the "
                              "configured limit (max_history_rows); ask for a shorter period")
-    return ind.Samples.ending_at(stamps, levels, period)
+    hours = series.hours
+    owner, levels, spent = hourly.hist_entries(hours)
+    return ind.Samples.ending_at_hourly(series.times, series.values, period, first_us=hours.t0,
+                                        first_levels=hours.v0, last_us=hours.t1, n=hours.n, owner=owner,
+                                        hist_levels=levels, hist_us=spent)
 
 
 def _local_day(value: str, name: str, zone: str) -> date:
@@ -147,7 +168,7 @@ def indicators_endpoint(request: Request, entity_id: str, start: str | None, end
     window = common.parse_window(start, end, default=timedelta(days=1),
                                  max_period=common.max_period_of(request))
     tenant, entity = common.load_entity(request, entity_id, (ENTITY_TYPE,))
-    samples = _samples(request, tenant, entity, *window)
+    samples = _samples(request, tenant, entity, *window, scheme, zone)
     report = ind.lden_report(samples, window[0], window[1], scheme, zone)
     daily = report.pop("daily")
     return {
@@ -191,7 +212,7 @@ def daily_endpoint(request: Request, entity_id: str, start: str | None, end: str
                   "Lnight": _threshold(lnight, DEFAULT_LNIGHT_DB, "lnight")}
     first, last = _days(request, start, end, zone)
     tenant, entity = common.load_entity(request, entity_id, (ENTITY_TYPE,))
-    samples = _samples(request, tenant, entity, *_cycle(first, last - timedelta(days=1), scheme, zone))
+    samples = _samples(request, tenant, entity, *_cycle(first, last - timedelta(days=1), scheme, zone), scheme, zone)
     rows = ind.daily_indicators(samples, first, last - timedelta(days=1), scheme, zone)
     for row in rows:
         row["lden_exceeds"] = _flag(row["Lden"], thresholds["Lden"])
@@ -237,7 +258,7 @@ def observatory_endpoint(request: Request, day: str | None, periods: str, tz: st
         location = entity.get("attrs", {}).get(common.term_iri("location"))
         row["location"] = location[0].get("value") if location else None
         try:
-            samples = _samples(request, tenant, entity, start, end)
+            samples = _samples(request, tenant, entity, start, end, scheme, zone)
         except (BadRequestData, TooManyResults) as err:
             rows.append({**row, "error": err.detail})
             continue

@@ -6,7 +6,9 @@ emptying) and their temporal history (fillingLevel, else distance through the mo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from operator import itemgetter, ne
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -17,7 +19,9 @@ from pydantic import Field
 from calanque.ngsild.api.http import tenant_of
 from calanque.ngsild.canonical import format_ts
 from calanque.ngsild.errors import BadRequestData, NonexistentTenant, ResourceNotFound
-from calanque.store.base import HistoryQuery, Session
+from calanque.store.base import HistoryQuery, HourlyRollup, Session
+from calanque.store.rollup import HOUR_US
+from calanque.usecases.hourly import read_hybrid
 from calanque.usecases.common import CamelModel, from_us, load_entity, max_period_of, parse_window, store_of, term_iri, to_us
 from calanque.usecases.waste.containers import (
     Container,
@@ -30,19 +34,23 @@ from calanque.usecases.waste.containers import (
     relationship,
     timestamp,
 )
-from calanque.usecases.waste.forecast import DAY_S, Forecast, forecast_arrays
+from calanque.usecases.waste.fill import EmptyingRule, detect_emptyings_us, window_max
+from calanque.usecases.waste.forecast import DAY_S, Forecast, forecast_arrays, forecast_since
 from calanque.usecases.waste.incidents import (
+    Arrays,
     Incident,
     IncidentRules,
-    impossible_jump_incidents,
-    overflow_incidents,
+    impossible_jump_incidents_us,
+    overflow_incidents_us,
     reported_status_incidents,
-    stuck_sensor_incidents,
+    stuck_sensor_incidents_us,
 )
 from calanque.usecases.waste.routing import PARIS, ContainerState, collection_plan
 from calanque.usecases.waste.settings import WEEKDAYS, WasteSettings, parse_lon_lat
 
 DEFAULT_INCIDENT_WINDOW = timedelta(days=7)
+_FAR_US = 2**62  # an end after any stored time: "until the latest sample"
+_SHORT_HISTORY = 5_000  # samples a forecast reads whole; beyond, it reads the hourly summaries
 # How far before a period the status holding at its start is looked for.
 STATUS_CARRY_IN = timedelta(days=31)
 
@@ -226,18 +234,34 @@ def _forecast_from_history(
     """Forecast a container from its history since its last emptying.
 
     With fewer than two sample times since then, the rate is the mean since the last emptying
-    (see :func:`_mean_rate`) when that is known.
+    (see :func:`_mean_rate`) when that is known. The emptyings are looked for in the hours whose
+    summaries allow one (:func:`_emptying_scan`); only the samples since the last one are read in full.
     """
     assert c.fill is not None and c.observed_at is not None
     start = _history_start(c, timedelta(days=settings.forecast_lookback_days))
+    # A short history is read whole (one query); a long one through the hourly summaries.
+    short = _SHORT_HISTORY if limit is None else min(_SHORT_HISTORY, limit)
     times, values, source = fill_history(
-        session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=limit
+        session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=short + 1
     )
-    if len(times) == 0:  # a fill without observed history (e.g. written without observedAt)
-        times = np.array([to_us(c.observed_at)], dtype=np.int64)
-        values = np.array([c.fill])
-        source = "entity"
-    fc = forecast_arrays(times, values, threshold)
+    fc, samples = None, len(times)
+    if samples > short:
+        scan = _emptying_scan(session, tenant, c, shape, to_us(start), distance_scale, limit)
+        if scan is None:  # more samples than the server's limit: the series as far as the limit goes
+            times, values, source = fill_history(
+                session, tenant, c, shape, to_us(start), None, distance_scale=distance_scale, limit=limit
+            )
+            samples = len(times)
+        else:
+            samples, source, emptyings = scan
+            since = emptyings[-1][0] if emptyings else to_us(start)
+            times, values, _ = fill_history(session, tenant, c, shape, since, None, distance_scale=distance_scale)
+            fc = forecast_since(times, values, threshold, from_us(since) if emptyings else None)
+    if fc is None and samples:
+        fc = forecast_arrays(times, values, threshold)
+    if fc is None:  # a fill without observed history (e.g. written without observedAt)
+        fc = forecast_arrays(np.array([to_us(c.observed_at)], dtype=np.int64), np.array([c.fill]), threshold)
+        samples, source = 1, "entity"
     last_emptying = fc.last_emptying or (c.last_emptying if start == c.last_emptying else None)
     rate_source = "history"
     if fc.rate_per_day is None:
@@ -249,7 +273,48 @@ def _forecast_from_history(
         fc = Forecast(fc.current_fill, mean, predicted, last_emptying, fc.observed_at)
     elif last_emptying != fc.last_emptying:
         fc = Forecast(fc.current_fill, fc.rate_per_day, fc.predicted_full_at, last_emptying, fc.observed_at)
-    return HistoryForecast(fc, start, len(times), source, rate_source)
+    return HistoryForecast(fc, start, samples, source, rate_source)
+
+
+def _emptying_scan(
+    session: Session, tenant: str, c: Container, shape: Geometry | None, start_us: int, distance_scale: float,
+    limit: int | None, rule: EmptyingRule = EmptyingRule(),
+) -> tuple[int, str, list[tuple[int, float, float, int]]] | None:
+    """(samples since ``start_us``, their source, the emptyings among them) of a container's fill series,
+    None when there are more samples than ``limit``.
+
+    An emptying ends at a sample below ``rule.end_below`` lying ``rule.min_drop`` under a sample of the
+    ``rule.max_duration`` before it: an hour can hold one only if its lowest fill is below the first and
+    the highest fill of the hours reaching back that far exceeds it by the second. Those hours (with the
+    hours before them, and the first ones after ``start_us``) are read raw, the others as summaries; the
+    emptyings of the raw samples are then those of the whole series.
+    """
+    back = math.ceil(rule.max_duration / timedelta(hours=1))
+    first_full = -(-start_us // HOUR_US) * HOUR_US
+    sources = [("fillingLevel", lambda x: np.clip(x, 0.0, 1.0), False)]
+    if shape is not None:
+        sources.append(("distance", lambda x: np.clip(shape.fills(x * distance_scale), 0.0, 1.0), True))
+    for term, to_fill, decreasing in sources:
+
+        def usable(hours: HourlyRollup) -> np.ndarray:
+            low, high = to_fill(hours.mn), to_fill(hours.mx)
+            if decreasing:
+                low, high = high, low
+            reach = np.searchsorted(hours.hour, hours.hour - back * HOUR_US, side="left")
+            index = np.arange(len(hours))
+            candidate = (low < rule.end_below) & (window_max(high, reach, index + 1) - low >= rule.min_drop)
+            marks = np.zeros(len(hours) + 1, dtype=np.int64)
+            np.add.at(marks, reach[candidate], 1)
+            np.add.at(marks, index[candidate] + 1, -1)
+            return (np.cumsum(marks)[:-1] == 0) & (hours.hour >= first_full + back * HOUR_US)
+
+        series = read_hybrid(session, tenant, c.id, term_iri(term), start_us, _FAR_US, dataset_id="",
+                             usable=usable)
+        if limit is not None and series.samples > limit:
+            return None
+        if series.samples:
+            return series.samples, term, detect_emptyings_us(series.times, to_fill(series.values), rule)
+    return 0, "fillingLevel", []
 
 
 def _mean_rate(c: Container) -> float | None:
@@ -292,11 +357,6 @@ def _rules(settings: WasteSettings) -> IncidentRules:
     )
 
 
-def _as_datetimes(times: np.ndarray, values: np.ndarray) -> list[tuple[datetime, float]]:
-    """A store series as (aware UTC datetime, value) pairs."""
-    return [(from_us(int(t)), float(v)) for t, v in zip(times, values, strict=True)]
-
-
 def _statuses(
     session: Session, tenant: str, ids: Sequence[str], start: datetime, end: datetime,
 ) -> dict[str, list[tuple[datetime, str]]]:
@@ -321,16 +381,16 @@ def _statuses(
 
 
 def _incidents_of(
-    c: Container, fills: list[tuple[datetime, float]], readings: list[tuple[datetime, float]],
-    peers: list[list[tuple[datetime, float]]], statuses: list[tuple[datetime, str]], rules: IncidentRules,
+    c: Container, fills: Arrays, readings: Arrays, peers: list[Arrays], statuses: list[tuple[datetime, str]],
+    rules: IncidentRules,
 ) -> list[IncidentOut]:
-    """Every incident of one container from its series."""
+    """Every incident of one container from its series (epoch µs and values)."""
     found: list[Incident] = []
-    if fills:
-        found += overflow_incidents(fills, rules) + impossible_jump_incidents(fills, rules)
-    raw = readings or fills
-    if raw:
-        found += stuck_sensor_incidents(raw, peers, rules)
+    if fills[0].size:
+        found += overflow_incidents_us(*fills, rules) + impossible_jump_incidents_us(*fills, rules)
+    raw = readings if readings[0].size else fills
+    if raw[0].size:
+        found += stuck_sensor_incidents_us(*raw, peers, rules)
     found += reported_status_incidents(statuses)
     return [
         IncidentOut(id=c.id, kind=i.kind, started_at=i.started_at, ended_at=i.ended_at, detail=i.detail)
@@ -546,13 +606,27 @@ def build_router(settings: WasteSettings) -> APIRouter:
         with store_of(request).session() as session:
             models = load_models(session, tenant)
             c = container(entity, models)
-            pairs = [(entity, c)]
-            if c.isle_id is not None:
-                pairs += [
-                    (e, other) for e in entities_of_type(session, tenant, "WasteContainer")
-                    if e["id"] != c.id and (other := container(e, models)).isle_id == c.isle_id
-                ]
-            found = [i for i in _incidents_over(session, tenant, pairs, models, start, end, rules) if i.id == c.id]
+            screen = _screen(session, tenant, entity, c, models, start, end, rules)
+            if screen.full:
+                pairs = [(entity, c)]
+                if c.isle_id is not None:
+                    pairs += [
+                        (e, other) for e in entities_of_type(session, tenant, "WasteContainer")
+                        if e["id"] != c.id and (other := container(e, models)).isle_id == c.isle_id
+                    ]
+                found = [i for i in _incidents_over(session, tenant, pairs, models, start, end, rules)
+                         if i.id == c.id]
+            else:  # reported statuses, and jumps where the screen found they may be
+                found = _incidents_over(session, tenant, [(entity, c)], models, start, end, rules, series=False)
+                if screen.jump_ranges and screen.to_fill is not None:
+                    rows = session.read_series_in(tenant, c.id, term_iri(screen.term), list(screen.jump_ranges),
+                                                  dataset_id="")
+                    times = np.array([r[0] for r in rows], dtype=np.int64)
+                    fills = screen.to_fill(np.array([r[1] for r in rows], dtype=np.float64))
+                    found = sorted(found + [
+                        IncidentOut(id=c.id, kind=i.kind, started_at=i.started_at, ended_at=i.ended_at, detail=i.detail)
+                        for i in impossible_jump_incidents_us(times, fills, rules)
+                    ], key=lambda i: (i.started_at, i.id, i.kind))
         return IncidentsOut(from_=start, to=end, containers=1, incidents=found)
 
     return router
@@ -568,26 +642,33 @@ def _model_of(session: Session, tenant: str, entity: dict) -> dict[str, Geometry
 
 def _incidents_over(
     session: Session, tenant: str, pairs: list[tuple[dict, Container]], models: dict[str, Geometry | None],
-    start: datetime, end: datetime, rules: IncidentRules,
+    start: datetime, end: datetime, rules: IncidentRules, *, series: bool = True,
 ) -> list[IncidentOut]:
-    """Incidents of the given containers in [start, end); containers of one isle serve as each other's peers."""
+    """Incidents of the given containers in [start, end); containers of one isle serve as each other's peers.
+
+    Each series is read for every container at once, and the detectors work on arrays (``series=False``:
+    the reported statuses only, the series being known to hold no incident).
+    """
     s_us, e_us = to_us(start), to_us(end)
-    fills: dict[str, list[tuple[datetime, float]]] = {}
-    readings: dict[str, list[tuple[datetime, float]]] = {}
+    # Only the series the entities have: raw distances (for stuck readings), and fills (stored, else derived).
+    wanted = pairs if series else []
+    distances = _series_of(session, tenant, [c.id for e, c in wanted if instance(e, "distance") is not None],
+                           "distance", s_us, e_us)
+    levels = _series_of(session, tenant, [c.id for e, c in wanted if instance(e, "fillingLevel") is not None],
+                        "fillingLevel", s_us, e_us)
+    fills: dict[str, Arrays] = {}
+    readings: dict[str, Arrays] = {}
     for entity, c in pairs:
-        # Only the series the entity has: raw distances (for stuck readings), and fills (stored, else derived).
-        raw = (session.read_series(tenant, c.id, term_iri("distance"), s_us, e_us, dataset_id="")
-               if instance(entity, "distance") is not None else [])
-        readings[c.id] = [(from_us(ts), float(d)) for ts, d in raw]
+        readings[c.id] = distances.get(c.id, _NO_SERIES)
         shape = models.get(c.model_id) if c.model_id else None
         if instance(entity, "fillingLevel") is not None:
-            t, v, _ = fill_history(session, tenant, c, None, s_us, e_us)
-            fills[c.id] = _as_datetimes(t, v)
-        elif raw and shape is not None:
-            scale = _distance_scale(entity)
-            fills[c.id] = [(t, shape.fill(d * scale)) for t, d in readings[c.id]]
+            t, v = levels.get(c.id, _NO_SERIES)
+            fills[c.id] = (t, np.minimum(np.maximum(v, 0.0), 1.0))
+        elif readings[c.id][0].size and shape is not None:
+            t, d = readings[c.id]
+            fills[c.id] = (t, shape.fills(d * _distance_scale(entity)))
         else:
-            fills[c.id] = []
+            fills[c.id] = _NO_SERIES
     with_status = [c.id for entity, c in pairs if instance(entity, "status") is not None]
     statuses = _statuses(session, tenant, with_status, start, end)
     isles: dict[str, list[str]] = {}
@@ -596,6 +677,122 @@ def _incidents_over(
             isles.setdefault(c.isle_id, []).append(c.id)
     found: list[IncidentOut] = []
     for _, c in pairs:
-        peers = [readings[p] or fills[p] for p in isles.get(c.isle_id or "", []) if p != c.id]
+        peers = [readings[p] if readings[p][0].size else fills[p] for p in isles.get(c.isle_id or "", []) if p != c.id]
         found += _incidents_of(c, fills[c.id], readings[c.id], peers, statuses.get(c.id, []), rules)
     return sorted(found, key=lambda i: (i.started_at, i.id, i.kind))
+
+
+_NO_SERIES: Arrays = (np.empty(0, dtype=np.int64), np.empty(0))
+
+
+@dataclass(frozen=True)
+class _Screen:
+    """What a container's hourly summaries tell of its incidents: whether its series must be read in full
+    (an overflow, a prolonged high fill or a stuck reading may be there), else the only stretches of its
+    fill series (``term`` read through ``to_fill``) where an impossible jump may be."""
+
+    full: bool
+    term: str = "fillingLevel"
+    to_fill: Callable[[np.ndarray], np.ndarray] | None = None
+    jump_ranges: tuple[tuple[int, int], ...] = ()
+
+
+def _screen(session: Session, tenant: str, entity: dict, c: Container, models: dict[str, Geometry | None],
+            start: datetime, end: datetime, rules: IncidentRules) -> _Screen:
+    """Screen a container's series for incidents in [start, end) from the lowest and highest value of each
+    hour (the store's hourly summaries, and the raw samples of the partial hours).
+
+    An overflow or a high fill needs an hour reaching the lower of the two fills; a stuck reading, a run of
+    hours each within twice the tolerance (the run's own samples) between two hours further apart than the
+    stuck duration. A jump needs an hour rising above the lowest fill of the hours its window reaches back
+    to by more than the allowed rise: only those hours and the ones before them are read, and the jumps
+    found there are those of the whole series (every window lies in them).
+    """
+    s_us, e_us = to_us(start), to_us(end)
+    shape = models.get(c.model_id) if c.model_id else None
+    readings = None
+    if instance(entity, "distance") is not None:
+        readings = _hour_ranges(session, tenant, c.id, "distance", s_us, e_us, lambda x: x, False)
+    term, to_fill = "fillingLevel", None
+    fills = (np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+    if instance(entity, "fillingLevel") is not None:
+        to_fill = lambda x: np.minimum(np.maximum(x, 0.0), 1.0)  # noqa: E731
+        fills = _hour_ranges(session, tenant, c.id, term, s_us, e_us, to_fill, False)
+    elif readings is not None and readings[0].size and shape is not None:
+        scale = _distance_scale(entity)
+        term, to_fill = "distance", lambda x: shape.fills(x * scale)
+        fills = _hour_ranges(session, tenant, c.id, term, s_us, e_us, to_fill, True)
+    stuck_on = readings if readings is not None and readings[0].size else fills
+    hour, low, high = stuck_on
+    if hour.size:
+        flat = high - low <= 2 * rules.stuck_tolerance
+        bumps = np.flatnonzero(~flat)  # a run can reach from an hour up to the first uneven hour after it
+        after = np.searchsorted(bumps, np.arange(hour.size), side="right")
+        reach = (np.where(after < bumps.size, bumps[np.minimum(after, bumps.size - 1)], hour.size - 1)
+                 if bumps.size else np.full(hour.size, hour.size - 1))
+        if ((hour[reach] + HOUR_US - hour) > rules.stuck_for // timedelta(microseconds=1)).any():
+            return _Screen(full=True)
+    hour, low, high = fills
+    if not hour.size:
+        return _Screen(full=False)
+    if float(high.max()) >= min(1.0 - rules.overflow_epsilon, rules.high_fill):
+        return _Screen(full=True)
+    back = math.ceil(rules.jump_within / timedelta(hours=1))
+    reach = np.searchsorted(hour, hour - back * HOUR_US, side="left")
+    index = np.arange(hour.size)
+    rising = np.flatnonzero(high + window_max(-low, reach, index + 1) > rules.jump_rise)
+    marks = np.zeros(hour.size + 1, dtype=np.int64)
+    np.add.at(marks, reach[rising], 1)
+    np.add.at(marks, rising + 1, -1)
+    ranges: list[tuple[int, int]] = []
+    for h in hour[np.cumsum(marks)[:-1] > 0].tolist():
+        a, b = max(h, s_us), min(h + HOUR_US, e_us)
+        if ranges and ranges[-1][1] == a:
+            ranges[-1] = (ranges[-1][0], b)
+        else:
+            ranges.append((a, b))
+    return _Screen(full=False, term=term, to_fill=to_fill, jump_ranges=tuple(ranges))
+
+
+def _hour_ranges(session: Session, tenant: str, entity_id: str, term: str, start_us: int, end_us: int,
+                 to_value: Callable[[np.ndarray], np.ndarray], decreasing: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hour, lowest, highest value) of every hour of [start, end) holding samples of ``term``, after
+    ``to_value`` (monotonic; ``decreasing`` when it reverses the order), from the hourly summaries and the
+    raw samples of the partial hours."""
+    series = read_hybrid(session, tenant, entity_id, term_iri(term), start_us, end_us, dataset_id="")
+    h = series.hours
+    low, high = to_value(h.mn), to_value(h.mx)
+    if decreasing:
+        low, high = high, low
+    hours, lows, highs = [h.hour], [low], [high]
+    if series.times.size:
+        values = to_value(series.values)
+        own = series.times - series.times % HOUR_US
+        starts = np.flatnonzero(np.concatenate(([True], own[1:] != own[:-1])))
+        hours.append(own[starts])
+        lows.append(np.minimum.reduceat(values, starts))
+        highs.append(np.maximum.reduceat(values, starts))
+    hour = np.concatenate(hours)
+    order = np.argsort(hour, kind="stable")
+    return hour[order], np.concatenate(lows)[order], np.concatenate(highs)[order]
+
+
+def _series_of(session: Session, tenant: str, ids: list[str], term: str, start_us: int, end_us: int
+               ) -> dict[str, Arrays]:
+    """The default-instance series of attribute ``term`` of several entities in [start, end), as arrays."""
+    if not ids:
+        return {}
+    rows = session.read_series_of(tenant, ids, term_iri(term), start_us, end_us, dataset_id="")
+    if not rows:
+        return {}
+    n = len(rows)
+    times = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=n)
+    numbers = np.fromiter(map(itemgetter(2), rows), dtype=np.float64, count=n)
+    owners = list(map(itemgetter(0), rows))
+    changes = np.fromiter(map(ne, owners[1:], owners[:-1]), dtype=bool, count=n - 1)
+    bounds = [0, *(np.flatnonzero(changes) + 1).tolist(), n]
+    out: dict[str, Arrays] = {}
+    for a, b in zip(bounds, bounds[1:]):
+        out[owners[a]] = (times[a:b], numbers[a:b])
+    return out

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 Series = Sequence[tuple[datetime, float]]
 
 
@@ -95,3 +97,55 @@ def detect_emptyings(fills: Series, rule: EmptyingRule = EmptyingRule()) -> list
             events.append(Emptying(at=t, fill_before=points[best_i][1], fill_after=value, before_at=points[best_i][0]))
             last_event_at = t
     return events
+
+
+def detect_emptyings_us(times_us: np.ndarray, values: np.ndarray, rule: EmptyingRule = EmptyingRule()
+                        ) -> list[tuple[int, float, float, int]]:
+    """:func:`detect_emptyings` over a time-ordered series of epoch microseconds and fill ratios.
+
+    Returns (at µs, fill before, fill after, before_at µs) per emptying, the same events. Only the
+    low samples whose preceding window holds a fill high enough (the window maxima come from a
+    sparse table, O(n log n)) are then examined one by one, with the previous emptying's limit.
+    """
+    t = np.asarray(times_us, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    n = t.size
+    if n < 2:
+        return []
+    span = rule.max_duration // timedelta(microseconds=1)
+    low = np.flatnonzero(v < rule.end_below)
+    lo = np.searchsorted(t, t[low] - span, side="left")
+    high = window_max(v, lo, low)
+    events: list[tuple[int, float, float, int]] = []
+    last_at: int | None = None
+    for j, first in zip(low[high - v[low] >= rule.min_drop].tolist(),
+                        lo[high - v[low] >= rule.min_drop].tolist(), strict=True):
+        if last_at is not None:
+            first = max(first, int(np.searchsorted(t, last_at, side="left")))
+        if first >= j:
+            continue
+        best = first + int(np.argmax(v[first:j]))  # the first of equal maxima, as the loop keeps
+        if v[best] - v[j] >= rule.min_drop:
+            events.append((int(t[j]), float(v[best]), float(v[j]), int(t[best])))
+            last_at = int(t[j])
+    return events
+
+
+def window_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """max(values[lo[k]:hi[k]]) for each k (-inf for an empty range), from a sparse table of maxima."""
+    out = np.full(lo.size, -np.inf)
+    length = hi - lo
+    ok = length > 0
+    if not ok.any():
+        return out
+    levels = [values]
+    while (1 << len(levels)) <= int(length.max()):
+        half = 1 << (len(levels) - 1)
+        levels.append(np.maximum(levels[-1][:-half], levels[-1][half:]))
+    level = np.zeros(lo.size, dtype=np.int64)
+    level[ok] = np.frexp(length[ok].astype(np.float64))[1] - 1  # floor(log2(length)), exact
+    for k in np.unique(level[ok]).tolist():
+        pick = ok & (level == k)
+        table = levels[k]
+        out[pick] = np.maximum(table[lo[pick]], table[hi[pick] - (1 << k)])
+    return out

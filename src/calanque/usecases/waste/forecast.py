@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from calanque.usecases.waste.fill import EmptyingRule, Series, detect_emptyings, sorted_series
+from calanque.usecases.waste.fill import EmptyingRule, Series, detect_emptyings_us, sorted_series
 
 DAY_S = 86400.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -133,12 +133,17 @@ def forecast_arrays(
     last_emptying: datetime | None = None
     first = 0
     if may_hold_emptying(values, rule):
-        emptyings = detect_emptyings([(_at(t), float(v)) for t, v in zip(times_us, values, strict=True)], rule)
+        emptyings = detect_emptyings_us(times_us, values, rule)
         if emptyings:
-            last_emptying = emptyings[-1].at
-            first = int(np.searchsorted(times_us, (last_emptying - EPOCH) // timedelta(microseconds=1), "left"))
-    since_t = times_us[first:]
-    since_v = values[first:]
+            last_emptying = _at(emptyings[-1][0])
+            first = int(np.searchsorted(times_us, emptyings[-1][0], "left"))
+    return forecast_since(times_us[first:], values[first:], threshold, last_emptying)
+
+
+def forecast_since(since_t: np.ndarray, since_v: np.ndarray, threshold: float, last_emptying: datetime | None
+                   ) -> Forecast:
+    """The forecast from the time-ordered fill series since the last emptying (``last_emptying``, None when
+    none was seen: then the whole series): current fill, robust rate, when the threshold is reached."""
     observed_at = _at(since_t[-1])
     current = min(1.0, max(0.0, float(since_v[-1])))
 

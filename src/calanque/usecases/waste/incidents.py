@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from geographiclib.geodesic import Geodesic
 
-from calanque.usecases.waste.fill import Series, sorted_series
+from calanque.usecases.waste.fill import Series, sorted_series, window_max
 
 OVERFLOW = "overflow"
 PROLONGED_HIGH_FILL = "prolongedHighFill"
@@ -233,3 +234,145 @@ def reported_status_incidents(statuses: Sequence[tuple[datetime, str]]) -> list[
     if open_kind is not None and open_at is not None:
         incidents.append(Incident(open_kind, open_at, None, f"reported status '{open_value}'"))
     return incidents
+
+
+# --- the same detectors over arrays (epoch microseconds, values), the store's series form ---------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+def _at(us: int) -> datetime:
+    """Epoch microseconds as an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
+def _us(span: timedelta) -> int:
+    """A duration in whole microseconds."""
+    return span // timedelta(microseconds=1)
+
+
+def _sorted_arrays(times_us: np.ndarray, values: np.ndarray) -> Arrays:
+    """The series in time order (samples sharing a time keep their order)."""
+    t = np.asarray(times_us, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    if t.size > 1 and not (np.diff(t) >= 0).all():
+        order = np.argsort(t, kind="stable")
+        t, v = t[order], v[order]
+    return t, v
+
+
+def _run_bounds(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal runs of True: first indexes and indexes of the first sample after (len(flags) when open)."""
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def overflow_incidents_us(times_us: np.ndarray, fills: np.ndarray, rules: IncidentRules = IncidentRules()
+                          ) -> list[Incident]:
+    """:func:`overflow_incidents` over arrays: the same incidents."""
+    t, v = _sorted_arrays(times_us, fills)
+    n = t.size
+    incidents: list[Incident] = []
+    if n == 0 or v.max() < min(1.0 - rules.overflow_epsilon, rules.high_fill):
+        return incidents
+    starts, ends = _run_bounds(v >= 1.0 - rules.overflow_epsilon)
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        lasted = int(t[e] if e < n else t[-1]) - int(t[s])
+        if rules.overflow_for > timedelta(0) and lasted <= _us(rules.overflow_for):
+            continue
+        incidents.append(Incident(OVERFLOW, _at(t[s]), _at(t[e]) if e < n else None,
+                                  f"fill reached {float(v[s:e].max()):.2f}"))
+    starts, ends = _run_bounds(v >= rules.high_fill)
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        lasted = timedelta(microseconds=int(t[e] if e < n else t[-1]) - int(t[s]))
+        if lasted > rules.high_fill_for:
+            incidents.append(Incident(PROLONGED_HIGH_FILL, _at(t[s]), _at(t[e]) if e < n else None,
+                                      f"fill ≥ {rules.high_fill:.2f} for {lasted.total_seconds() / 3600:.1f} h"))
+    return sorted(incidents, key=lambda x: (x.started_at, x.kind))
+
+
+def impossible_jump_incidents_us(times_us: np.ndarray, fills: np.ndarray, rules: IncidentRules = IncidentRules()
+                                 ) -> list[Incident]:
+    """:func:`impossible_jump_incidents` over arrays: the same incidents.
+
+    Only the samples rising more than ``jump_rise`` above the lowest fill of their window (window minima
+    from a sparse table) are examined one by one, with the restart after each jump.
+    """
+    t, v = _sorted_arrays(times_us, fills)
+    incidents: list[Incident] = []
+    if t.size < 2 or v.max() - v.min() <= rules.jump_rise:  # no rise can exceed the range
+        return incidents
+    index = np.arange(t.size)
+    lo = np.searchsorted(t, t - _us(rules.jump_within), side="left")
+    rise = v + window_max(-v, lo, index + 1)
+    after = 0  # a jump's end is the earliest low end of the next one
+    for j in np.flatnonzero(rise > rules.jump_rise).tolist():
+        first = max(int(lo[j]), after)
+        low = first + int(np.argmin(v[first : j + 1]))  # the first of equal minima, as the loop keeps
+        up = float(v[j] - v[low])
+        if up > rules.jump_rise:
+            incidents.append(Incident(
+                IMPOSSIBLE_JUMP, _at(t[low]), _at(t[j]),
+                f"fill rose by {up:.2f} ({v[low]:.2f} → {v[j]:.2f}) in "
+                f"{timedelta(microseconds=int(t[j]) - int(t[low])).total_seconds() / 60:.0f} min",
+            ))
+            after = j
+    return incidents
+
+
+def _flat_runs(v: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of :func:`stuck_sensor_incidents`: first and last index of each maximal run of samples within
+    ``tolerance`` of the run's first one, cut one after the other from the start.
+
+    A step of more than twice the tolerance always starts a run; between such steps, a stretch whose
+    values span at most the tolerance is one run, and only the others (slow drifts) are cut one by one.
+    """
+    n = v.size
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    cuts = np.concatenate(([0], np.flatnonzero(np.abs(np.diff(v)) > 2 * tolerance) + 1))
+    stops = np.concatenate((cuts[1:], [n]))
+    span = np.maximum.reduceat(v, cuts) - np.minimum.reduceat(v, cuts)
+    flat = span <= tolerance
+    firsts, lasts = [cuts[flat]], [stops[flat] - 1]
+    for a, b in zip(cuts[~flat].tolist(), stops[~flat].tolist(), strict=True):
+        i = a
+        while i < b:
+            j = i
+            while j + 1 < b and abs(v[j + 1] - v[i]) <= tolerance:
+                j += 1
+            firsts.append(np.array([i]))
+            lasts.append(np.array([j]))
+            i = j + 1
+    first, last = np.concatenate(firsts), np.concatenate(lasts)
+    order = np.argsort(first, kind="stable")
+    return first[order], last[order]
+
+
+def stuck_sensor_incidents_us(times_us: np.ndarray, readings: np.ndarray, peers: Sequence[Arrays] = (),
+                              rules: IncidentRules = IncidentRules()) -> list[Incident]:
+    """:func:`stuck_sensor_incidents` over arrays (peers too): the same incidents."""
+    t, v = _sorted_arrays(times_us, readings)
+    incidents: list[Incident] = []
+    if t.size < 2 or int(t[-1]) - int(t[0]) <= _us(rules.stuck_for):
+        return incidents
+    peer_arrays = [_sorted_arrays(*p) for p in peers]
+    firsts, lasts = _flat_runs(v, rules.stuck_tolerance)
+    long = (t[lasts] - t[firsts]) > _us(rules.stuck_for) if firsts.size else np.zeros(0, dtype=bool)
+    for i, j in zip(firsts[long].tolist(), lasts[long].tolist(), strict=True):
+        first, last = int(t[i]), int(t[j])
+        if peer_arrays and not any(_changes_within_us(pt, pv, first, last, rules.stuck_tolerance)
+                                   for pt, pv in peer_arrays):
+            continue
+        incidents.append(Incident(
+            STUCK_SENSOR, _at(first), _at(t[j + 1]) if j + 1 < t.size else None,
+            f"reading stuck at {v[i]:g} for {timedelta(microseconds=last - first).total_seconds() / 3600:.1f} h",
+        ))
+    return incidents
+
+
+def _changes_within_us(t: np.ndarray, v: np.ndarray, start: int, end: int, tolerance: float) -> bool:
+    """Whether a series takes values differing by more than ``tolerance`` within [start, end] (µs)."""
+    a, b = np.searchsorted(t, start, side="left"), np.searchsorted(t, end, side="right")
+    return bool(b > a) and float(v[a:b].max() - v[a:b].min()) > tolerance
