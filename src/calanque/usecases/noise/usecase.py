@@ -191,7 +191,8 @@ def hourly_endpoint(request: Request, entity_id: str, start: str | None, end: st
     window = common.parse_window(start, end, default=timedelta(hours=24), max_period=MAX_HOURLY_PERIOD,
                                  now=next_hour)
     tenant, entity = common.load_entity(request, entity_id, (ENTITY_TYPE,))
-    samples = _samples(request, tenant, entity, *window)
+    # whole UTC hours: the French periods in Paris time only decide which hourly summaries are usable
+    samples = _samples(request, tenant, entity, *window, _periods("fr"), _tz("Europe/Paris"))
     hours = ind.hourly_levels(samples, *window)
     return {
         "entityId": entity_id,
