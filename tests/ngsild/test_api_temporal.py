@@ -134,3 +134,27 @@ def test_bad_temporal_parameters_are_4xx(api: httpx.Client) -> None:
         r = api.get(f"/temporal/entities/{EID}", params=params)
         assert r.status_code == 400, (params, r.status_code, r.text)
         assert r.json()["detail"]
+
+
+def test_modifying_an_instances_observed_at_moves_it_in_time(api: httpx.Client) -> None:
+    """The instance is found at its new time (order, timerel, hourly aggregation), no longer at the old."""
+    api.post("/temporal/entities", json=temporal_body(SERIES))
+    instances = api.get(f"/temporal/entities/{EID}").json()["height"]
+    first = instances[0]["instanceId"]  # 1.0 at 10:00, moved to 12:15 (another hour, another order)
+    r = api.patch(f"/temporal/entities/{EID}/attrs/height/{first}",
+                  json={"height": [{"type": "Property", "value": 1.0, "observedAt": "2026-11-25T12:15:00Z"}]})
+    assert r.status_code == 204, r.text
+    values = [i["value"] for i in api.get(f"/temporal/entities/{EID}").json()["height"]]
+    assert values == [2.0, 4.0, 8.0, 10.0, 1.0]
+    after_noon = api.get(f"/temporal/entities/{EID}",
+                         params={"timerel": "after", "timeAt": "2026-11-25T12:00:00Z"}).json()["height"]
+    assert [i["value"] for i in after_noon] == [1.0]
+    before_ten_ten = api.get(f"/temporal/entities/{EID}",
+                             params={"timerel": "before", "timeAt": "2026-11-25T10:10:00Z"}).json()
+    assert "height" not in before_ten_ten or before_ten_ten["height"] == []
+    hourly = api.get(f"/temporal/entities/{EID}", params={
+        "options": "aggregatedValues", "aggrMethods": "totalCount,sum", "aggrPeriodDuration": "PT1H",
+        "timerel": "between", "timeAt": "2026-11-25T10:00:00Z", "endTimeAt": "2026-11-25T13:00:00Z"}).json()
+    # by hand: 10:00-11:00 holds 2 + 4, 11:00-12:00 holds 8 + 10, 12:00-13:00 holds the moved 1
+    assert [b[0] for b in hourly["height"]["totalCount"]] == [2, 2, 1]
+    assert [b[0] for b in hourly["height"]["sum"]] == [6.0, 18.0, 1.0]

@@ -1485,13 +1485,17 @@ class SqlSession(Session):
         """Replace one stored history instance; return False when it does not exist."""
         value = instance_value(instance)
         observed = ts_to_us(instance["observedAt"]) if instance.get("observedAt") else None
+        # a new observedAt moves the instance in time: its indexed time (ts) follows, and the hours it
+        # leaves and enters are summarised again
         sql = (
             f"UPDATE attr_history SET instance = {self._json_param()}, num = ?, val = ?, "
-            "modified_at = ?, observed_at = COALESCE(?, observed_at) "
+            "modified_at = ?, observed_at = COALESCE(?, observed_at), ts = COALESCE(?, ts) "
             "WHERE tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?"
         )
-        keys = self._rollup_keys("tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?",
-                                 (tenant, entity_id, attr, instance_id))
+        where = "tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?"
+        keys = self._rollup_keys(where, (tenant, entity_id, attr, instance_id))
+        if observed is not None:
+            self._before_history_insert([(tenant, entity_id, attr, "", instance_id, observed)])
         cur = self._exec(
             sql,
             (
@@ -1500,12 +1504,14 @@ class SqlSession(Session):
                 None if value is None else self._dump(value),
                 ts_to_us(instance.get("modifiedAt") or datetime.now(UTC).isoformat().replace("+00:00", "Z")),
                 observed,
+                observed,
                 tenant,
                 entity_id,
                 attr,
                 instance_id,
             ),
         )
+        keys += self._rollup_keys(where, (tenant, entity_id, attr, instance_id))
         self._refresh_rollup(tenant, keys)
         return cur.rowcount > 0
 
