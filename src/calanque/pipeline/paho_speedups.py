@@ -16,8 +16,12 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from paho.mqtt import _packet as paho_packet
 from paho.mqtt.properties import Properties
+
+try:  # a private module of paho-mqtt 2.x: without it, paho is left as it is
+    from paho.mqtt import _packet as paho_packet
+except ImportError:  # pragma: no cover - depends on the installed paho-mqtt
+    paho_packet = None
 
 log = logging.getLogger("calanque.ingest.mqtt")
 
@@ -41,6 +45,9 @@ class SharedTableProperties(Properties):
 
 def install() -> bool:
     """Make paho's packet decoder use :class:`SharedTableProperties`; False if paho changed shape."""
+    if paho_packet is None:
+        log.info("paho-mqtt has no _packet module; MQTT v5 properties keep paho's own constructor")
+        return False
     current = getattr(paho_packet, "Properties", None)
     if current is SharedTableProperties:
         return True
