@@ -272,6 +272,11 @@ def test_oidc_tokens(auth_server: AuthServer, provider: Provider) -> None:
         "signature": (provider.token(key=stranger), 401, "signature"),
         "unknown key": (provider.token(kid="rotated-away"), 401, "does not publish"),
         "no role": (provider.token(calanque_role=None), 403, "no Calanque role"),
+        "operator without use cases": (provider.token(calanque_role="operator"), 403, "one or more use cases"),
+        "viewer with use cases": (provider.token(calanque_role="viewer", calanque_usecases=["waste"]), 403,
+                                  "only an operator"),
+        "bad tenant": (provider.token(calanque_role="viewer", calanque_tenant="no/such tenant"), 403,
+                       "bad tenant"),
         "no expiry": (provider.token(exp=None), 401, "exp"),
     }
     for what, (token, status, words) in refused.items():

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import jwt
 
-from calanque.auth.model import ALL_TENANTS, ROLE_SCOPES, ROLES, Principal
+from calanque.auth.model import ALL_TENANTS, ROLE_SCOPES, ROLES, AuthInputError, Principal, check_definition
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 CACHE_SECONDS = 300.0
@@ -151,13 +151,18 @@ class OidcVerifier:
                 raise ForbiddenToken(f"the token's '{p}{name}' claim must be a list of strings")
             return tuple(value)
 
+        usecases = strings("usecases")
+        try:  # the same rules as keys and accounts: an operator without use cases is refused, …
+            check_definition(role, tenant, None, list(usecases))
+        except AuthInputError as err:
+            raise ForbiddenToken(f"the token's Calanque claims are not a valid identity: {err}") from None
         return Principal(
             kind="oidc",
             id=str(claims["sub"])[:128],
             role=role,
             tenant=tenant,
             scopes=ROLE_SCOPES[role],
-            usecases=strings("usecases"),
+            usecases=usecases,
             communes=strings("communes"),
             sites=strings("sites"),
         )
