@@ -40,6 +40,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from broker import machine  # noqa: E402 - bench/broker.py, next to this file
 from calanque.app import create_app  # noqa: E402
 from calanque.auth import repository as repo  # noqa: E402
 from calanque.auth.middleware import AuthMiddleware, AuthState  # noqa: E402
@@ -155,22 +156,6 @@ def key(store: SqliteStore, name: str, **definition: Any) -> str:
     """Create an API key in the store; return it."""
     with store.session(write=True) as session:
         return repo.create_key(session, name=name, created_by="bench", **definition)[1]
-
-
-def machine() -> dict[str, str]:
-    """nproc, CPU model and load average now."""
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "load average (1, 5, 15 min)": load,
-        "python": sys.version.split()[0],
-    }
 
 
 async def run(iterations: int, app_iterations: int) -> list[dict[str, Any]]:

@@ -379,6 +379,7 @@ def machine() -> dict[str, str]:
     mem_kb = next(int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines()
                   if ln.startswith("MemTotal"))
     info = {"cpus": str(os.cpu_count()), "cpu": cpu, "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
+            "load average (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
             "python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
     try:
         import psycopg

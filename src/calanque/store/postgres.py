@@ -43,9 +43,9 @@ class PostgresSession(SqlSession):
         self.geom_column = store.geom_column
         self.postgis = store.postgis
 
-    def _before_history_insert(self, params: list[tuple]) -> None:
+    def _prepare_history_times(self, times: Iterable[int]) -> None:
         day_us = 86_400 * 1_000_000
-        months = {_month_bounds(day * day_us) for day in {p[5] // day_us for p in params}}
+        months = {_month_bounds(day * day_us) for day in {t // day_us for t in times}}
         for start, end, suffix in months:
             if suffix in self.store.known_partitions:
                 continue
@@ -58,7 +58,7 @@ class PostgresSession(SqlSession):
         params = [self._history_params(tenant, r) for r in rows]
         if not params:
             return
-        self._before_history_insert(params)
+        self._prepare_history_times(p[5] for p in params)
         with self.conn.cursor() as cur:
             with cur.copy(
                 "COPY attr_history (tenant, entity_id, attr, dataset_id, instance_id, ts, observed_at, created_at, "

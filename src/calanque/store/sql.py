@@ -743,15 +743,15 @@ class SqlSession(Session):
             self._dump(row.instance),
         )
 
-    def _before_history_insert(self, params: list[tuple]) -> None:
-        """Hook for backends that must prepare storage (PostgreSQL partitions)."""
+    def _prepare_history_times(self, times: Iterable[int]) -> None:
+        """Hook for backends that must prepare storage for history rows at these times (PostgreSQL partitions)."""
 
     def add_history(self, tenant: str, rows: Iterable[HistoryRow]) -> None:
         """Append rows to the attribute history (and to its hourly rollup)."""
         params = [self._history_params(tenant, r) for r in rows]
         if not params:
             return
-        self._before_history_insert(params)
+        self._prepare_history_times(p[5] for p in params)
         self._many(
             "INSERT INTO attr_history (tenant, entity_id, attr, dataset_id, instance_id, ts, observed_at, "
             f"created_at, modified_at, num, val, deleted, instance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -1495,7 +1495,7 @@ class SqlSession(Session):
         where = "tenant = ? AND entity_id = ? AND attr = ? AND instance_id = ?"
         keys = self._rollup_keys(where, (tenant, entity_id, attr, instance_id))
         if observed is not None:
-            self._before_history_insert([(tenant, entity_id, attr, "", instance_id, observed)])
+            self._prepare_history_times([observed])
         cur = self._exec(
             sql,
             (
